@@ -1,0 +1,117 @@
+"""The base of every aggregate: stable event names, the partition key and the hash chain.
+
+Every event carries `customer` (the Kafka key: all of one customer's events share a
+partition, architecture decision 4), `tenant` (the desk's profile id) and `prev_hash`
+(the hash of the aggregate's previous event, R-AUD-3). Events are stored under stable
+type names such as `credit.charged`, never under Python class paths, so moving a class
+never orphans a stored event. Aggregates never read the clock: every event's
+`timestamp` is the `now` the command was given.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.utils import register_topic
+
+from domain.chain import GENESIS, event_hash
+
+#: Every event class by its stable type name; the envelope and the catalogue read it.
+EVENT_TYPES: dict[str, type[SupportAggregate.Event]] = {}
+
+_ID_NAMESPACE = UUID("6f1d6b52-63a5-4a0e-9a51-2c8f3e0d9b11")
+
+def stable_names(name: str):
+    """Class decorator: stores the aggregate as `name` and registers its events by `TOPIC`.
+
+    It runs after the library has built the class (which re-declares nested event
+    classes), so the registered classes are the final ones.
+    """
+    return lambda cls: _register(cls, name)
+
+
+def _register(cls: type[SupportAggregate], name: str) -> type[SupportAggregate]:
+    cls.TOPIC = name
+    register_topic(name, cls)
+    for name, value in vars(cls).items():
+        if (isinstance(value, type) and issubclass(value, SupportAggregate.Event)
+                and name not in ("Event", "Created")):
+            register_topic(value.TOPIC, value)
+            EVENT_TYPES[value.TOPIC] = value
+    return cls
+
+
+def aggregate_id(kind: str, name: str) -> UUID:
+    """Returns the deterministic id of the aggregate `kind` named `name` by the desk."""
+    return uuid5(_ID_NAMESPACE, f"{kind}:{name}")
+
+
+def utc(now: datetime) -> datetime:
+    """Returns `now` in UTC; raises ValueError for a naive instant."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("instants must carry a timezone offset")
+    return now.astimezone(UTC)
+
+
+class SupportAggregate(Aggregate):
+    """An aggregate of the support desk: it knows its customer and its chain head."""
+
+    TOPIC: ClassVar[str]
+    customer: str
+    tenant: str
+    chain_head: str = GENESIS
+
+    class Event(Aggregate.Event):
+        """A support desk event: the customer it belongs to and its chain link."""
+
+        TOPIC: ClassVar[str]
+        SCHEMA_VERSION: ClassVar[int] = 1
+        customer: str
+        tenant: str
+        prev_hash: str
+
+        def apply(self, aggregate: Any) -> None:
+            self.evolve(aggregate)
+            aggregate.chain_head = self.hash
+
+        def evolve(self, aggregate: Any) -> None:
+            """Changes the aggregate's state; each event type says how."""
+
+        @property
+        def hash(self) -> str:
+            """The hex SHA-256 of this event's type and content (R-AUD-3)."""
+            return event_hash(self.TOPIC, vars(self))
+
+        @property
+        def payload(self) -> dict[str, Any]:
+            """The event's own fields, without the store's bookkeeping."""
+            skip = {"originator_id", "originator_version", "timestamp", "originator_topic",
+                    "prev_hash", "customer", "tenant"}
+            return {k: v for k, v in vars(self).items() if k not in skip}
+
+    class Created(Event, Aggregate.Created):
+        """The first event of an aggregate."""
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.customer = self.customer
+            aggregate.tenant = self.tenant
+            aggregate.chain_head = GENESIS
+            super().apply(aggregate)
+
+    def __init__(self) -> None:
+        """State starts empty; the Created event's `evolve` fills it."""
+
+    @classmethod
+    def start(cls, event_class: type, *, id: UUID, now: datetime, customer: str,
+              tenant: str, **fields: Any):
+        """Creates the aggregate with its first event."""
+        return cls._create(event_class, id=id, timestamp=utc(now), customer=customer,
+                           tenant=tenant, prev_hash=GENESIS, **fields)
+
+    def record(self, event_class: type, *, now: datetime, **fields: Any) -> None:
+        """Triggers `event_class` at `now`, linked to the previous event."""
+        self.trigger_event(event_class, timestamp=utc(now), customer=self.customer,
+                           tenant=self.tenant, prev_hash=self.chain_head, **fields)

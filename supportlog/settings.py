@@ -1,0 +1,81 @@
+"""Settings: one frozen object, read once from the environment at start.
+
+Nothing else reads environment variables. With no `DATABASE_URL` and no
+`KAFKA_BOOTSTRAP_SERVERS`, the program runs on the embedded PostgreSQL and broker
+that it starts in `SUPPORTLOG_HOME`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+#: Every environment variable the program reads, with its meaning. The README and the
+#: docker-compose structure test are checked against this table.
+ENVIRONMENT: dict[str, str] = {
+    "DATABASE_URL": "PostgreSQL URL (postgresql://user:pass@host:port/db); unset: embedded",
+    "KAFKA_BOOTSTRAP_SERVERS": "Kafka bootstrap servers (host:port,...); unset: embedded Tansu",
+    "SUPPORTLOG_HOME": "folder for embedded servers' data and state (default ./.supportlog)",
+    "SUPPORTLOG_TOPIC": "the Kafka topic every event is published on (default supportlog.events)",
+    "SUPPORTLOG_PARTITIONS": "partitions of that topic, created explicitly at start (default 8)",
+    "SUPPORTLOG_GROUP": "the projector's consumer group id (default supportlog-projector)",
+    "SUPPORTLOG_FAULT": "crash-test switch: a named fault point where the process kills itself",
+}
+
+
+class SettingsError(ValueError):
+    """Raised when an environment variable holds a value the program cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the servers are and how the log is laid out."""
+
+    database_url: str | None = None
+    kafka_bootstrap: str | None = None
+    home: Path = Path(".supportlog")
+    topic: str = "supportlog.events"
+    partitions: int = 8
+    group_id: str = "supportlog-projector"
+    fault: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        """True when neither server is configured, so both are started locally."""
+        return self.database_url is None and self.kafka_bootstrap is None
+
+    def with_servers(self, database_url: str, kafka_bootstrap: str) -> Settings:
+        """Returns a copy that points at the given servers."""
+        return replace(self, database_url=database_url, kafka_bootstrap=kafka_bootstrap)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Reads the settings from `env` (default: the process environment)."""
+        env = os.environ if env is None else env
+        database_url = env.get("DATABASE_URL") or None
+        kafka = env.get("KAFKA_BOOTSTRAP_SERVERS") or None
+        if (database_url is None) != (kafka is None):
+            raise SettingsError(
+                "set both DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS to use real servers, "
+                "or neither to use the embedded ones"
+            )
+        partitions_text = env.get("SUPPORTLOG_PARTITIONS", "8")
+        try:
+            partitions = int(partitions_text)
+        except ValueError:
+            partitions = 0
+        if partitions < 1:
+            raise SettingsError(
+                f"SUPPORTLOG_PARTITIONS must be a whole number >= 1, got {partitions_text!r}"
+            )
+        return cls(
+            database_url=database_url,
+            kafka_bootstrap=kafka,
+            home=Path(env.get("SUPPORTLOG_HOME") or ".supportlog"),
+            topic=env.get("SUPPORTLOG_TOPIC") or "supportlog.events",
+            partitions=partitions,
+            group_id=env.get("SUPPORTLOG_GROUP") or "supportlog-projector",
+            fault=env.get("SUPPORTLOG_FAULT") or None,
+        )

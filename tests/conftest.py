@@ -1,0 +1,68 @@
+"""Session-wide real servers: one embedded PostgreSQL and one Tansu broker per test run.
+
+They start once, in a temporary folder, and stop at the end even when tests fail. Each
+test that asks for `settings` gets its own database and its own topic and group names,
+so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from supportlog.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(admin database URL, Kafka bootstrap) of the session's embedded servers.
+
+    With SUPPORTLOG_TEST_DATABASE_URL and SUPPORTLOG_TEST_KAFKA set, those real servers
+    are used instead (for running the suite against Apache Kafka).
+    """
+    external = (os.environ.get("SUPPORTLOG_TEST_DATABASE_URL"),
+                os.environ.get("SUPPORTLOG_TEST_KAFKA"))
+    if all(external):
+        yield external  # type: ignore[misc]
+        return
+    from supportlog.embedded import EmbeddedInfra
+
+    infra = EmbeddedInfra(Path(tmp_path_factory.mktemp("infra")))
+    state = infra.up()
+    try:
+        yield state.database_url, state.kafka_bootstrap
+    finally:
+        infra.down()
+
+
+@pytest.fixture
+def settings(servers: tuple[str, str], tmp_path: Path) -> Iterator[Settings]:
+    """Settings pointing at a fresh database and a fresh topic for this test."""
+    admin_url, bootstrap = servers
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    database_url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    yield Settings(database_url=database_url, kafka_bootstrap=bootstrap, home=tmp_path,
+                   topic=f"events-{name}", partitions=4, group_id=f"group-{name}")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float = 30.0,
+             what: str = "condition") -> object:
+    """Returns the first truthy value of `condition()`; fails the test after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.02)
