@@ -1,7 +1,8 @@
 """The documented event envelope: what every subscriber of the topic receives.
 
 Attribute names follow CloudEvents 1.0 where they fit (`specversion`, `id`, `source`,
-`type`, `subject`, `time`, `datacontenttype`, `data`) plus extensions for the log:
+`type`, `subject` (the business id: ticket, dispute, customer...), `time`,
+`datacontenttype`, `data`) plus extensions for the log:
 `customer` (the partition key), `tenant` (the desk's profile id), `aggregateid` and
 `aggregateversion` (the stream position; a consumer skips what it has applied),
 `position` (the store's notification id), `schemaversion`, and `prevhash`/`hash` (the
@@ -56,6 +57,7 @@ class Envelope:
     time: str
     customer: str
     tenant: str
+    ref: str
     aggregate_id: str
     aggregate_version: int
     position: int
@@ -74,6 +76,7 @@ class Envelope:
             time=_iso(event.timestamp),
             customer=event.customer,
             tenant=event.tenant,
+            ref=event.ref,
             aggregate_id=str(event.originator_id),
             aggregate_version=event.originator_version,
             position=position,
@@ -89,7 +92,7 @@ class Envelope:
             "source": f"{SOURCE}/{self.tenant}",
             "type": self.type,
             "schemaversion": self.schema_version,
-            "subject": self.aggregate_id,
+            "subject": self.ref,
             "time": self.time,
             "datacontenttype": "application/json",
             "customer": self.customer,
@@ -125,7 +128,7 @@ class Envelope:
             return cls(
                 id=raw["id"], type=raw["type"], schema_version=int(raw["schemaversion"]),
                 time=raw["time"], customer=raw["customer"], tenant=raw["tenant"],
-                aggregate_id=raw["aggregateid"],
+                ref=raw["subject"], aggregate_id=raw["aggregateid"],
                 aggregate_version=int(raw["aggregateversion"]),
                 position=int(raw["position"]), prev_hash=raw["prevhash"], hash=raw["hash"],
                 data=dict(raw["data"]),

@@ -71,6 +71,7 @@ class SupportAggregate(Aggregate):
         SCHEMA_VERSION: ClassVar[int] = 1
         customer: str
         tenant: str
+        ref: str
         prev_hash: str
 
         def apply(self, aggregate: Any) -> None:
@@ -89,7 +90,7 @@ class SupportAggregate(Aggregate):
         def payload(self) -> dict[str, Any]:
             """The event's own fields, without the store's bookkeeping."""
             skip = {"originator_id", "originator_version", "timestamp", "originator_topic",
-                    "prev_hash", "customer", "tenant"}
+                    "prev_hash", "customer", "tenant", "ref"}
             return {k: v for k, v in vars(self).items() if k not in skip}
 
     class Created(Event, Aggregate.Created):
@@ -98,6 +99,7 @@ class SupportAggregate(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.customer = self.customer
             aggregate.tenant = self.tenant
+            aggregate.ref = self.ref
             aggregate.chain_head = GENESIS
             super().apply(aggregate)
 
@@ -106,12 +108,13 @@ class SupportAggregate(Aggregate):
 
     @classmethod
     def start(cls, event_class: type, *, id: UUID, now: datetime, customer: str,
-              tenant: str, **fields: Any):
-        """Creates the aggregate with its first event."""
+              tenant: str, ref: str, **fields: Any):
+        """Creates the aggregate with its first event; `ref` is its business id."""
         return cls._create(event_class, id=id, timestamp=utc(now), customer=customer,
-                           tenant=tenant, prev_hash=GENESIS, **fields)
+                           tenant=tenant, ref=ref, prev_hash=GENESIS, **fields)
 
     def record(self, event_class: type, *, now: datetime, **fields: Any) -> None:
         """Triggers `event_class` at `now`, linked to the previous event."""
         self.trigger_event(event_class, timestamp=utc(now), customer=self.customer,
-                           tenant=self.tenant, prev_hash=self.chain_head, **fields)
+                           tenant=self.tenant, ref=self.ref,
+                           prev_hash=self.chain_head, **fields)

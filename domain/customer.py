@@ -1,8 +1,8 @@
 """The Customer aggregate: identity, anonymity, licences and their support periods,
-the plans in force, and the monthly usage counters that plans limit (R-QTA).
+the subscriptions and packages they hold, and the monthly usage counters (R-QTA).
 
-It decides nothing about tickets itself; it answers questions the ticket and pricing
-rules ask (which plan is in force at `now`, how many requests were made this month).
+It records decisions the command handlers made with the profile; it answers questions
+the rules ask (which entitlements are in force at an instant, this month's usage).
 """
 
 from __future__ import annotations
@@ -37,11 +37,128 @@ class Customer(SupportAggregate):
             aggregate.subscriptions = []
             aggregate.packages = {}
             aggregate.usage = {}
+            aggregate.domains = []
+
+    class LicenseBought(SupportAggregate.Event):
+        """A licence bought; it starts a free support period (R-SUB-2)."""
+
+        TOPIC = "customer.license_bought"
+        license: str
+        product: str
+        domain: str | None
+        plan: str
+        period_starts_at: datetime
+        period_ends_at: datetime
+        after_period: dict | None
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.licenses[self.license] = {
+                "product": self.product, "plan": self.plan, "domain": self.domain,
+                "starts_at": self.period_starts_at, "ends_at": self.period_ends_at,
+                "after_period": self.after_period, "ended": False,
+            }
+            if self.domain and self.domain not in aggregate.domains:
+                aggregate.domains.append(self.domain)
+
+    class SupportPeriodEnded(SupportAggregate.Event):
+        """A licence's free support period ran out (timer, R-SUB-5)."""
+
+        TOPIC = "customer.support_period_ended"
+        license: str
+        timer_id: str
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.licenses[self.license]["ended"] = True
+
+    class SubscriptionAdded(SupportAggregate.Event):
+        """The customer holds a new subscription (its lifecycle is its own aggregate)."""
+
+        TOPIC = "customer.subscription_added"
+        subscription: str
+        domain: str | None
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.subscriptions.append(self.subscription)
+            if self.domain and self.domain not in aggregate.domains:
+                aggregate.domains.append(self.domain)
+
+    class PackageBought(SupportAggregate.Event):
+        """An Incident or Examination package: one request of limited work (R-SUB-4)."""
+
+        TOPIC = "customer.package_bought"
+        purchase: str
+        package: str
+        max_minutes: int
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.packages[self.purchase] = {
+                "package": self.package, "max_minutes": self.max_minutes, "ticket": None}
+
+    class PackageAssigned(SupportAggregate.Event):
+        """A package covers this ticket; it cannot cover another one (R-SUB-4)."""
+
+        TOPIC = "customer.package_assigned"
+        purchase: str
+        ticket: str
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.packages[self.purchase]["ticket"] = self.ticket
+
+    class RequestCounted(SupportAggregate.Event):
+        """A ticket counted against this month's requests (R-QTA-5)."""
+
+        TOPIC = "customer.request_counted"
+        ticket: str
+        month: str
+        requests_used: int
+        requests_limit: int | None
+        free_limit: int
+        rollover_at: datetime
+
+        def evolve(self, aggregate: Any) -> None:
+            usage = aggregate.usage_for(self.month)
+            usage["requests_used"] = self.requests_used
+
+    class ModificationCounted(SupportAggregate.Event):
+        """A modification counted against this month's quota (R-QTA-1/2)."""
+
+        TOPIC = "customer.modification_counted"
+        ticket: str
+        entry: int
+        month: str
+        free: bool
+        modifications_used: int
+        free_used: int
+        free_limit: int
+        rollover_at: datetime
+
+        def evolve(self, aggregate: Any) -> None:
+            usage = aggregate.usage_for(self.month)
+            usage["modifications_used"] = self.modifications_used
+            usage["free_used"] = self.free_used
+
+    class MonthRolledOver(SupportAggregate.Event):
+        """The counters of a new calendar month start at zero (R-QTA-3, timer)."""
+
+        TOPIC = "customer.month_rolled_over"
+        month: str
+        free_limit: int
+        timer_id: str
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.usage_for(self.month)
+            aggregate.rolled_over_to = self.month
+
+    def usage_for(self, month: str) -> dict[str, int]:
+        """Returns (creating) the usage counters of `month` ("YYYY-MM")."""
+        return self.usage.setdefault(
+            month, {"requests_used": 0, "modifications_used": 0, "free_used": 0})
 
     @classmethod
     def register(cls, *, customer: str, now: datetime, email: str | None, name: str | None,
                  anonymous: bool, profile_id: str, profile_version: int) -> Customer:
         """Returns a newly registered customer."""
         return cls.start(cls.Registered, id=cls.id_for(customer), now=now, customer=customer,
-                         tenant=profile_id, email=email, name=name, anonymous=anonymous,
+                         ref=customer, tenant=profile_id, email=email, name=name,
+                         anonymous=anonymous,
                          profile_version=profile_version)

@@ -1,26 +1,51 @@
 """SupportDesk: the application that loads aggregates, asks them to decide, and saves.
 
 It names no database: the event store comes from the `eventsourcing` environment given
-by the composition root. Command handlers live in `domain.commands`; this class only
-loads and saves, atomically, every aggregate a command changed.
+by the composition root. `execute` checks a command's arguments, runs its handler and
+saves every changed aggregate in one transaction; a concurrent writer makes it reload
+and decide again, a bounded number of times. Policy comes from the profile each tenant
+adopted (an event), so history is judged under the version that was in force.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
 
-from domain.base import SupportAggregate
+from domain.base import SupportAggregate, utc
+from domain.commands import AllHandlers, parse_args
+from domain.errors import ConflictError, InvalidArgumentError
+from domain.policy.profile import PolicyProfile
+from domain.tenant import Tenant
 
 A = TypeVar("A", bound=SupportAggregate)
+_MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an accepted command wrote: the stored events' (aggregate id, version)."""
+
+    events: list[tuple[str, str, int]]
 
 
 class SupportDesk(Application):
     """The event-sourced support desk: one store for every aggregate of the deployment."""
 
     name = "SupportDesk"
+
+    def __init__(self, env: dict[str, str] | None = None,
+                 profile_override: Callable[[str], PolicyProfile | None] | None = None):
+        super().__init__(env=env)
+        self._profiles: dict[str, PolicyProfile] = {}
+        self.profile_override = profile_override
+        self.default_profile: str | None = None
 
     def load(self, aggregate_class: type[A], aggregate_id: UUID) -> A | None:
         """Returns the aggregate with `aggregate_id`, or None if it has no events."""
@@ -32,6 +57,75 @@ class SupportDesk(Application):
             return None
         return aggregate
 
-    def save_all(self, *aggregates: Any) -> list[Any]:
-        """Saves the pending events of every aggregate in one transaction."""
-        return self.save(*aggregates)
+    # --- policy ------------------------------------------------------------------
+
+    def adopt(self, profile: PolicyProfile, now: datetime) -> bool:
+        """Records that the tenant adopts `profile` unless it already has that exact one."""
+        tenant = self.load(Tenant, Tenant.id_for(profile.id))
+        if tenant is None:
+            tenant = Tenant.start(Tenant.Founded, id=Tenant.id_for(profile.id), now=now,
+                                  customer=f"desk:{profile.id}", tenant=profile.id,
+                                  ref=profile.id)
+        elif tenant.current and tenant.current["digest"] == profile.digest:
+            self.default_profile = self.default_profile or profile.id
+            return False
+        tenant.record(Tenant.ProfileAdopted, now=now, profile_id=profile.id,
+                      version=profile.version, digest=profile.digest,
+                      profile=dict(profile.data))
+        self.save(tenant)
+        self._profiles.pop(profile.id, None)
+        self.default_profile = self.default_profile or profile.id
+        return True
+
+    def profile_for(self, tenant: str) -> PolicyProfile:
+        """Returns the profile the tenant adopted last."""
+        if self.profile_override is not None:
+            override = self.profile_override(tenant)
+            if override is not None:
+                return override
+        cached = self._profiles.get(tenant)
+        if cached is not None:
+            return cached
+        record = self.load(Tenant, Tenant.id_for(tenant))
+        if record is None or not record.current:
+            raise InvalidArgumentError(f"desk {tenant!r} has adopted no policy profile")
+        version = record.current["version"]
+        for event in reversed(list(self.events.get(record.id))):
+            if isinstance(event, Tenant.ProfileAdopted) and event.version == version:
+                profile = PolicyProfile.from_data(event.profile, f"{tenant} v{version}")
+                self._profiles[tenant] = profile
+                return profile
+        raise InvalidArgumentError(f"desk {tenant!r} has no adopted profile")
+
+    # --- commands ------------------------------------------------------------------
+
+    def handlers(self) -> AllHandlers:
+        return AllHandlers(self, self.profile_for, self.default_profile)
+
+    def execute(self, command: str, args: Any, now: datetime) -> Outcome:
+        """Runs `command` at `now`; raises a SupportlogError (nothing written) if rejected."""
+        checked = parse_args(command, args)
+        try:
+            now = utc(now)
+        except (ValueError, AttributeError) as e:
+            raise InvalidArgumentError("now must be an instant with a timezone") from e
+        return self._decide_and_save(lambda h: getattr(h, command)(checked, now))
+
+    def fire_timer(self, kind: str, subject: str, timer_id: str, now: datetime) -> Outcome:
+        """Fires a due timer; a timer that already fired records nothing."""
+        return self._decide_and_save(lambda h: h.fire(kind, subject, timer_id, utc(now)))
+
+    def _decide_and_save(self, decide: Callable[[AllHandlers], list]) -> Outcome:
+        for _attempt in range(_MAX_ATTEMPTS):
+            changed = decide(self.handlers())
+            pending = [a for a in changed if a.pending_events]
+            written = [(type(e).TOPIC, str(e.originator_id), e.originator_version)
+                       for a in pending for e in a.pending_events]
+            if not pending:
+                return Outcome([])
+            try:
+                self.save(*pending)
+            except IntegrityError:
+                continue  # a concurrent writer won: reload and decide again
+            return Outcome(written)
+        raise ConflictError(f"gave up after {_MAX_ATTEMPTS} concurrent attempts; try again")

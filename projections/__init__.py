@@ -3,4 +3,4 @@
 Importing this package registers every projection's folds in `projections.changes.FOLDS`.
 """
 
-from projections import customers  # noqa: F401  (registers folds)
+from projections import customers, readmodels  # noqa: F401  (registers folds)

@@ -27,6 +27,19 @@ class Upsert:
 
 
 @dataclass(frozen=True)
+class Update:
+    """Set `values` on the existing row with `key` (a missing row is left missing).
+
+    Partial changes must be updates: PostgreSQL checks NOT NULL on the proposed row of an
+    upsert before it looks for the conflict.
+    """
+
+    table: str
+    key: dict[str, Any]
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Delete:
     """Delete the row with `key` if it exists."""
 
@@ -34,7 +47,7 @@ class Delete:
     key: dict[str, Any]
 
 
-Change = Upsert | Delete
+Change = Upsert | Update | Delete
 Fold = Callable[[Any], Iterable[Change]]
 
 #: Folds by event type name. Several projections may fold the same event type.
@@ -73,6 +86,13 @@ def _statement(change: Change, schema: str | None) -> tuple[sql.Composed, list[A
             sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key
         )
         return sql.SQL("DELETE FROM {} WHERE {}").format(table, where), list(change.key.values())
+    if isinstance(change, Update):
+        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c))
+                                  for c in change.values)
+        where = sql.SQL(" AND ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key)
+        params = [_adapt(v) for v in (*change.values.values(), *change.key.values())]
+        return sql.SQL("UPDATE {} SET {} WHERE {}").format(table, sets, where), params
     columns = [*change.key, *change.values]
     params = [_adapt(v) for v in (*change.key.values(), *change.values.values())]
     insert = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO ").format(

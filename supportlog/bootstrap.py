@@ -9,11 +9,14 @@ own settings, so what they exercise is what production runs.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import projections  # noqa: F401  (registers the folds)
 from consumers.faults import FaultSwitch
@@ -125,3 +128,27 @@ def bootstrap(settings: Settings) -> System:
     desk = SupportDesk(env=desk_env(settings.database_url))
     return System(settings, settings.database_url, settings.kafka_bootstrap, desk,
                   FaultSwitch(settings.fault))
+
+
+@contextlib.contextmanager
+def isolated_system(settings: Settings, label: str = "scenario") -> Iterator[System]:
+    """A system on a database and topic of its own, dropped afterwards (scenarios, what-if)."""
+    settings = resolve_servers(settings)
+    assert settings.database_url and settings.kafka_bootstrap
+    name = f"{label}_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as e:
+        raise DatabaseUnavailableError(f"PostgreSQL does not answer: {e}") from e
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_conninfo(settings.database_url, dbname=name)
+    system = bootstrap(replace(settings, database_url=url, topic=f"{settings.topic}.{name}",
+                               group_id=f"{settings.group_id}.{name}"))
+    try:
+        yield system
+    finally:
+        system.close()
+        with psycopg.connect(settings.database_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import click
 
 
 def register(main: click.Group) -> None:
     """Adds this module's commands to the `main` group."""
     main.add_command(demo)
+    main.add_command(scenario)
 
 
 @click.command()
@@ -20,3 +25,37 @@ def demo(seed: int, customers: int, days: int, fresh: bool) -> None:
     from supportlog.demo import run_demo
 
     run_demo(seed=seed, customers=customers, days=days, fresh=fresh)
+
+
+@click.group()
+def scenario() -> None:
+    """Acceptance scenarios: a policy profile and timed steps (see scenario-format)."""
+
+
+@scenario.command("run")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run.")
+def scenario_run(files: tuple[Path, ...], as_json: bool) -> None:
+    """Play FILES through the whole pipeline; exit 0 only if every check holds."""
+    from supportlog.bootstrap import isolated_system
+    from supportlog.scenario import Report, ScenarioRunner, StepError, load_scenario
+    from supportlog.settings import Settings
+
+    failed = False
+    for path in files:
+        try:
+            data = load_scenario(path)
+        except StepError as e:
+            report = Report(0, 1, [str(e)])
+        else:
+            with isolated_system(Settings.from_env()) as system:
+                report = ScenarioRunner(system).run(data, base_dir=path.parent)
+        failed = failed or report.failed > 0
+        if as_json:
+            click.echo(json.dumps(report.to_dict()))
+        else:
+            click.echo(f"{path}: {report.passed} passed, {report.failed} failed")
+            for failure in report.failures:
+                click.echo(f"  {failure}")
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,14 @@
+"""Commands: one handler per verb of the scenario format, plus the timers."""
+
+from domain.commands.args import SPECS, parse_args
+from domain.commands.tickets import DeskHandlers
+from domain.commands.timers import TIMER_KINDS, TimerHandlers
+
+COMMANDS = tuple(SPECS)
+
+
+class AllHandlers(DeskHandlers, TimerHandlers):
+    """Every handler of the desk."""
+
+
+__all__ = ["COMMANDS", "TIMER_KINDS", "AllHandlers", "parse_args"]

@@ -1,0 +1,399 @@
+"""Ticket, ban, dispute and timer handlers (R-TKT, R-SLA, R-CRD, R-BAN, R-DSP)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from domain.ban import Ban
+from domain.base import utc
+from domain.calendar import ClockMode
+from domain.commands.handlers import Handlers, month_key, next_month_start
+from domain.credit_account import CreditAccount
+from domain.customer import Customer
+from domain.dispute import Dispute
+from domain.errors import (
+    AnonymousNotAcceptedError,
+    BannedError,
+    DepartmentNotAllowedError,
+    DuplicateIdError,
+    InsufficientCreditsError,
+    InvalidArgumentError,
+    InvalidTransitionError,
+    NotOwnerError,
+    RequestLimitReachedError,
+    UnknownTicketError,
+    WrittenRequestRequiredError,
+)
+from domain.policy.pricing import WorkContext, price_work
+from domain.policy.profile import PolicyProfile
+from domain.tenant import DomainName
+from domain.ticket import Ticket
+
+
+def sla_target(profile: PolicyProfile, *, plan: str | None, channel: str,
+               category: str | None, department: str, opened_at: datetime) -> dict | None:
+    """Returns the first-response target that matches, with its due time (R-SLA-1..3)."""
+    sla = profile.section("sla")
+    facts = {"plan": plan, "channel": channel, "category": category,
+             "department": department}
+    for target in sla["targets"]:
+        when = target["when"]
+        if any(key in when and facts[key] not in when[key]
+               for key in ("plan", "channel", "category", "department")):
+            continue
+        if "category_not" in when and category in when["category_not"]:
+            continue
+        calendar_key = target.get("calendar", "calendar")
+        calendar = profile.named_calendar(calendar_key)
+        if "business_days" in target:
+            mode = ClockMode.BUSINESS_DAYS
+            duration = timedelta(days=target["business_days"])
+            label = f"{target['business_days']} business days"
+        else:
+            mode = ClockMode(target.get("clock", sla["default_clock"]))
+            duration = timedelta(hours=target["hours"])
+            label = f"{target['hours']} h"
+        due = calendar.due(opened_at, duration, mode)
+        return {"target": label, "rule": target.get("rule", "R-SLA-1"),
+                "due_at": utc(due).isoformat(), "clock_mode": str(mode),
+                "calendar_id": calendar.calendar_id, "calendar_version": calendar.version,
+                "profile_version": profile.version}
+    return None
+
+
+class DeskHandlers(Handlers):
+    """Every command of the scenario format, plus the timers."""
+
+    # --- tickets -------------------------------------------------------------------
+
+    def open_ticket(self, a: dict, now: datetime) -> list:
+        customer = self.customer(a["customer"])
+        profile = self.profile(customer)
+        if self.desk.load(Ticket, Ticket.id_for(a["ticket"])) is not None:
+            raise DuplicateIdError(f"ticket {a['ticket']!r} already exists")
+        if a["department"] not in profile.section("departments"):
+            raise InvalidArgumentError(
+                f"department must be one of {', '.join(profile.section('departments'))}")
+        if a["channel"] not in profile.section("channels"):
+            raise InvalidArgumentError(
+                f"channel must be one of {', '.join(profile.section('channels'))}")
+        categories = profile.section("categories")
+        if a["category"] is not None and categories and a["category"] not in categories:
+            raise InvalidArgumentError(f"category must be one of {', '.join(categories)}")
+        ban = self.desk.load(Ban, Ban.id_for(customer.customer))
+        active = ban.banned_at(utc(now)) if ban else None
+        if active:
+            until = active["until"]
+            raise BannedError("you are banned from support ("
+                              f"{active['reason']}) " + (f"until {until.isoformat()}"
+                                                          if until else "indefinitely"))
+        tickets_cfg = profile.section("tickets")
+        if tickets_cfg.get("phone_written_request_required") and a["channel"] == "phone" and (
+                a["department"] != "consultation"
+                or a["category"] in tickets_cfg.get("account_changing_categories", [])):
+            raise WrittenRequestRequiredError(
+                "by phone we give consultations only; send this request in writing "
+                "(helpdesk or email)")
+        if a["domain"]:
+            owner = self.desk.load(DomainName, DomainName.id_for(a["domain"]))
+            if owner is not None and owner.customer != customer.customer:
+                raise NotOwnerError(f"domain {a['domain']} belongs to another account")
+        at = utc(now)
+        ent = self.entitlement(customer, profile, at, a["domain"])
+        if a["department"] not in ent["departments"]:
+            raise DepartmentNotAllowedError(
+                f"the {a['department']} department needs a licence with an active support "
+                f"period or a plan that includes it; yours allows "
+                f"{', '.join(ent['departments']) or 'none'}")
+        month = month_key(profile, at)
+        used = customer.usage_for(month)["requests_used"]
+        limit = ent.get("requests_per_month")
+        if limit is not None and used >= limit:
+            raise RequestLimitReachedError(
+                f"the {ent['plan']} plan allows {limit} requests a month; the counter "
+                f"resets on {next_month_start(profile, at).date().isoformat()}")
+        changed: list[Any] = [customer]
+        package, package_minutes = None, 0
+        if a["department"] == "technical":
+            for purchase, pkg in customer.packages.items():
+                if pkg["ticket"] is None:
+                    package, package_minutes = purchase, pkg["max_minutes"]
+                    customer.record(Customer.PackageAssigned, now=now, purchase=purchase,
+                                    ticket=a["ticket"])
+                    break
+        awaiting_payment = False
+        if profile.section("credits").get("enabled") and a["department"] == "technical" \
+                and not ent["covers_work"] and package is None:
+            account = self.desk.load(CreditAccount, CreditAccount.id_for(customer.customer))
+            if account is not None and account.balance < 0:
+                awaiting_payment = True
+                account.record(CreditAccount.RequestHeld, now=now, ticket=a["ticket"],
+                               balance=account.balance)
+                changed.append(account)
+        sla = sla_target(profile, plan=ent["plan"], channel=a["channel"],
+                         category=a["category"], department=a["department"], opened_at=at)
+        ticket = Ticket.start(
+            Ticket.Opened, id=Ticket.id_for(a["ticket"]), now=now, customer=customer.customer,
+            tenant=customer.tenant, ref=a["ticket"], ticket=a["ticket"], department=a["department"],
+            channel=a["channel"], category=a["category"], subject=a["subject"],
+            domain=a["domain"], plan=ent["plan"], rank=ent["rank"], entitlement=ent["source"],
+            queue_order=tickets_cfg["queue_order"],
+            paid_work=ent["paid_work"], package=package, package_minutes=package_minutes,
+            sla=sla, awaiting_payment=awaiting_payment, profile_version=profile.version)
+        customer.record(Customer.RequestCounted, now=now, ticket=a["ticket"], month=month,
+                        requests_used=used + 1, requests_limit=limit,
+                        free_limit=ent.get("free_modifications", 0),
+                        rollover_at=utc(next_month_start(profile, at)))
+        return [ticket, *changed]
+
+    def agent_reply(self, a: dict, now: datetime) -> list:
+        ticket = self.ticket(a["ticket"])
+        ticket.guard_open("answered")
+        status = "waiting_on_customer" if a["waiting_on_customer"] else "open"
+        silent = None
+        if status == "waiting_on_customer":
+            days = self.profile(ticket).section("tickets")["auto_close_silent_days"]
+            silent = utc(now) + timedelta(days=days)
+        ticket.record(Ticket.AgentReplied, now=now, agent=a["agent"], status=status,
+                      first_response=ticket.first_response_at is None, silent_close_at=silent)
+        return [ticket]
+
+    def customer_reply(self, a: dict, now: datetime) -> list:
+        ticket = self.ticket(a["ticket"])
+        profile = self.profile(ticket)
+        reopened = False
+        if ticket.status in ("solved", "closed"):
+            window = timedelta(days=profile.section("tickets")["reopen_window_days"])
+            since = ticket.solved_at or ticket.last_activity_at
+            if utc(now) - since > window:
+                raise InvalidTransitionError(
+                    f"ticket {ticket.ticket} was {ticket.status} more than "
+                    f"{window.days} days ago; please open a new ticket")
+            status, reopened = "open", True
+        elif ticket.status in ("declined", "forwarded", "merged"):
+            raise InvalidTransitionError(
+                f"ticket {ticket.ticket} is {ticket.status}; please open a new ticket")
+        elif ticket.status == "new":
+            status = "new"
+        else:
+            status = "open"
+        ticket.record(Ticket.CustomerReplied, now=now, status=status, reopened=reopened)
+        return [ticket]
+
+    def notify_customer(self, a: dict, now: datetime) -> list:
+        ticket = self.ticket(a["ticket"])
+        if ticket.status == "merged":
+            raise InvalidTransitionError(f"ticket {ticket.ticket} is merged")
+        ticket.record(Ticket.CustomerNotified, now=now, agent=a["agent"], notice=a["notice"])
+        return [ticket]
+
+    def log_work(self, a: dict, now: datetime) -> list:
+        ticket = self.ticket(a["ticket"])
+        if ticket.status == "merged":
+            raise InvalidTransitionError(
+                f"ticket {ticket.ticket} was merged into {ticket.merged_into}; log work there")
+        customer = self.customer(ticket.customer)
+        profile = self.profile(ticket)
+        at = utc(now)
+        ent = self.entitlement(customer, profile, ticket.opened_at, ticket.domain)
+        month = month_key(profile, at)
+        usage = customer.usage_for(month)
+        quota_plan = self.entitlement(customer, profile, at)
+        free_limit = quota_plan.get("free_modifications", 0)
+        work = WorkContext(
+            kind=a["kind"], minutes=a["minutes"],
+            classification=a["classification"] or getattr(ticket, "classification", None),
+            plan=ent["plan"], plan_covers_work=ent["covers_work"] and not ticket.paid_work,
+            free_modifications=free_limit, free_used_this_month=usage["free_used"],
+            paid_work=ticket.paid_work,
+            warranty_active=ticket.warranty_until is not None and at <= ticket.warranty_until,
+            package_minutes_left=max(0, ticket.package_minutes - ticket.package_minutes_used),
+            ticket_billed_credits=ticket.billed_credits,
+            ticket_minutes_before=ticket.minutes_logged,
+            notices=tuple(sorted(ticket.notices)))
+        decision = price_work(profile, work)
+        changed: list[Any] = [ticket]
+        entry = ticket.entries + 1
+        charge = None
+        if decision.charged:
+            n = ticket.charges + 1
+            charge = {"charge_id": f"{ticket.ticket}/{n}", "n": n, "credits": decision.credits,
+                      "money": decision.money, "rule": decision.rule,
+                      "profile_id": profile.id, "profile_version": profile.version}
+        if decision.credits:
+            account = self.account(customer, now)
+            if decision.requires_balance and account.balance < decision.credits:
+                raise InsufficientCreditsError(
+                    f"this modification needs {decision.credits} credits and the balance is "
+                    f"{account.balance}; please top up first (R-CRD-7)")
+            hold = ({"reserved": decision.credits, "captured": decision.credits}
+                    if decision.requires_balance else None)
+            account.record(CreditAccount.Charged, now=now, charge_id=charge["charge_id"],
+                           ticket=ticket.ticket, entry=entry, credits=decision.credits,
+                           rule=decision.rule, profile_version=profile.version,
+                           balance_before=account.balance,
+                           balance_after=account.balance - decision.credits, hold=hold)
+            charge["balance_before"] = account.balance + decision.credits
+            charge["balance_after"] = account.balance
+            changed.append(account)
+        ticket.record(Ticket.WorkLogged, now=now, entry=entry, agent=a["agent"],
+                      minutes=a["minutes"], kind=a["kind"],
+                      classification=a["classification"], pricing=decision.to_dict(),
+                      charge=charge)
+        if decision.modification:
+            free_used = usage["free_used"] + (1 if decision.free_modification else 0)
+            customer.record(Customer.ModificationCounted, now=now, ticket=ticket.ticket,
+                            entry=entry, month=month, free=decision.free_modification,
+                            modifications_used=usage["modifications_used"] + 1,
+                            free_used=free_used, free_limit=free_limit,
+                            rollover_at=utc(next_month_start(profile, at)))
+            changed.append(customer)
+        return changed
+
+    def _first(self, ticket: Ticket) -> bool:
+        return ticket.first_response_at is None
+
+    def solve_ticket(self, a: dict, now: datetime) -> list:
+        ticket = self.ticket(a["ticket"])
+        ticket.guard_open("solved")
+        profile = self.profile(ticket)
+        warranty = None
+        if ticket.charges and ticket.paid_work:
+            warranty = utc(now) + timedelta(days=profile.section("pricing")["warranty_days"])
+        days = profile.section("tickets")["auto_close_solved_days"]
+        ticket.record(Ticket.Solved, now=now, agent=a["agent"],
+                      first_response=self._first(ticket), warranty_until=warranty,
+                      auto_close_at=utc(now) + timedelta(days=days))
+        return [ticket]
+
+    def decline_ticket(self, a: dict, now: datetime) -> list:
+        ticket = self.ticket(a["ticket"])
+        reasons = self.profile(ticket).section("tickets")["decline_reasons"]
+        if a["reason"] not in reasons:
+            raise InvalidArgumentError(f"reason must be one of {', '.join(reasons)}")
+        ticket.guard_open("declined")
+        ticket.record(Ticket.Declined, now=now, agent=a["agent"], reason=a["reason"],
+                      first_response=self._first(ticket))
+        return [ticket]
+
+    def forward_ticket(self, a: dict, now: datetime) -> list:
+        ticket = self.ticket(a["ticket"])
+        ticket.guard_open("forwarded")
+        ticket.record(Ticket.Forwarded, now=now, agent=a["agent"], to=a["to"],
+                      estimate_hours=a["estimate_hours"], first_response=self._first(ticket))
+        return [ticket]
+
+    def mark_duplicate(self, a: dict, now: datetime) -> list:
+        ticket = self.ticket(a["ticket"])
+        if a["of"] == a["ticket"]:
+            raise InvalidArgumentError("a ticket cannot duplicate itself")
+        original = self.desk.load(Ticket, Ticket.id_for(a["of"]))
+        if original is None:
+            raise UnknownTicketError(f"no ticket {a['of']!r}")
+        if original.customer != ticket.customer:
+            raise NotOwnerError("a ticket can only duplicate a ticket of the same customer")
+        if original.status == "merged":
+            raise InvalidTransitionError(f"ticket {a['of']} is itself merged")
+        ticket.guard_open("merged")
+        ticket.record(Ticket.Merged, now=now, of=a["of"],
+                      technical_fault=bool(a["technical_fault"]))
+        changed: list[Any] = [ticket]
+        if not a["technical_fault"]:
+            customer = self.customer(ticket.customer)
+            bans = self.profile(ticket).section("bans")
+            record = self.ban_record(customer, now)
+            record.record(Ban.DuplicateNoted, now=now, ticket=ticket.ticket,
+                          opened_at=ticket.opened_at)
+            window = timedelta(hours=bans["spam_window_hours"])
+            count = record.duplicates_within(ticket.opened_at, window)
+            if count >= bans["spam_duplicates"]:
+                record.record(Ban.SpamSuspected, now=now, duplicates=count,
+                              window_hours=bans["spam_window_hours"])
+            changed.append(record)
+        return changed
+
+    # --- bans ----------------------------------------------------------------------
+
+    def ban(self, a: dict, now: datetime) -> list:
+        customer = self.customer(a["customer"])
+        reasons = self.profile(customer).section("bans")["reasons"]
+        if a["reason"] not in reasons:
+            raise InvalidArgumentError(f"ban reason must be one of {', '.join(reasons)}")
+        until = utc(a["until"]) if a["until"] else None
+        if until is not None and until <= utc(now):
+            raise InvalidArgumentError("until must be after now")
+        record = self.ban_record(customer, now)
+        record.record(Ban.Imposed, now=now, scope="customer", reason=a["reason"],
+                      agent=a["agent"], until=until)
+        return [record]
+
+    def lift_ban(self, a: dict, now: datetime) -> list:
+        customer = self.customer(a["customer"])
+        record = self.desk.load(Ban, Ban.id_for(customer.customer))
+        if record is None or record.banned_at(utc(now)) is None:
+            raise InvalidTransitionError(f"customer {customer.customer} is not banned")
+        record.record(Ban.Lifted, now=now, agent=a["agent"])
+        return [record]
+
+    # --- disputes ------------------------------------------------------------------
+
+    def open_dispute(self, a: dict, now: datetime) -> list:
+        customer = self.customer(a["customer"])
+        if customer.anonymous:
+            raise AnonymousNotAcceptedError(
+                "disputes are accepted only from identified customers (R-DSP-2)")
+        ticket_name, _, n = a["charge"].rpartition("/")
+        if not ticket_name or not n.isdigit():
+            raise InvalidArgumentError("charge must be written <ticket>/<n>")
+        ticket = self.ticket(ticket_name)
+        if ticket.customer != customer.customer:
+            raise NotOwnerError(f"charge {a['charge']} is not on your account")
+        if int(n) < 1 or int(n) > ticket.charges:
+            raise InvalidArgumentError(f"ticket {ticket_name} has no charge {n}")
+        if self.desk.load(Dispute, Dispute.id_for(a["dispute"])) is not None:
+            raise DuplicateIdError(f"dispute {a['dispute']!r} already exists")
+        charge = self.charge_of(ticket, int(n))
+        profile = self.profile(customer)
+        days = profile.section("disputes")["review_business_days"]
+        calendar = profile.calendar
+        due = calendar.due_business_days(utc(now), days)
+        dispute = Dispute.start(
+            Dispute.Opened, id=Dispute.id_for(a["dispute"]), now=now,
+            customer=customer.customer, tenant=customer.tenant, ref=a["dispute"],
+            dispute=a["dispute"],
+            charge_id=a["charge"], ticket=ticket_name, credits=charge.get("credits"),
+            money=charge.get("money"), due_at=utc(due), business_days=days,
+            calendar_id=calendar.calendar_id, calendar_version=calendar.version)
+        return [dispute]
+
+    def charge_of(self, ticket: Ticket, n: int) -> dict:
+        """Returns the n-th charge of `ticket` from its stored events."""
+        for event in self.desk.events.get(ticket.id):
+            if isinstance(event, Ticket.WorkLogged) and event.charge and \
+                    event.charge["n"] == n:
+                return event.charge
+        raise InvalidArgumentError(f"ticket {ticket.ticket} has no charge {n}")
+
+    def resolve_dispute(self, a: dict, now: datetime) -> list:
+        dispute = self.desk.load(Dispute, Dispute.id_for(a["dispute"]))
+        if dispute is None:
+            raise InvalidArgumentError(f"no dispute {a['dispute']!r}")
+        dispute.guard_open()
+        changed: list[Any] = [dispute]
+        credits = money = None
+        if a["outcome"] == "upheld":
+            if dispute.credits:
+                customer = self.customer(dispute.customer)
+                account = self.account(customer, now)
+                credits = dispute.credits
+                account.record(CreditAccount.Compensated, now=now, dispute=dispute.dispute,
+                               charge_id=dispute.charge_id, credits=credits,
+                               balance_before=account.balance,
+                               balance_after=account.balance + credits)
+                account.release_if_paid(now)
+                changed.append(account)
+            money = dispute.money
+        dispute.record(Dispute.Resolved, now=now, outcome=a["outcome"], agent=a["agent"],
+                       reason=a["reason"], compensation_credits=credits, refund_money=money)
+        return changed

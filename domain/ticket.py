@@ -1,0 +1,223 @@
+"""The Ticket aggregate: one problem of one customer in one department (R-TKT-1..11),
+its lifecycle (R-TKT-3), its first-response target (R-SLA-4/5) and its work log.
+
+Guards raise before any event exists, so a rejected command writes nothing. The events
+carry what was decided (the SLA target and due time, each work entry's price), so the
+projections and replay only fold them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain.base import SupportAggregate, aggregate_id, stable_names
+from domain.errors import InvalidTransitionError
+
+OPEN_STATES = ("new", "open", "waiting_on_customer")
+STATUSES = ("new", "open", "waiting_on_customer", "solved", "closed", "declined",
+            "forwarded", "merged")
+
+
+@stable_names("aggregate.ticket")
+class Ticket(SupportAggregate):
+    """A support ticket."""
+
+    @staticmethod
+    def id_for(ticket: str):
+        return aggregate_id("ticket", ticket)
+
+    class Opened(SupportAggregate.Created):
+        TOPIC = "ticket.opened"
+        ticket: str
+        department: str
+        channel: str
+        category: str | None
+        subject: str
+        domain: str | None
+        plan: str | None
+        rank: int
+        queue_order: str
+        entitlement: str
+        paid_work: bool
+        package: str | None
+        package_minutes: int
+        sla: dict | None
+        awaiting_payment: bool
+        profile_version: int
+
+        def evolve(self, aggregate: Any) -> None:
+            for name in ("ticket", "department", "channel", "category", "subject", "domain",
+                         "plan", "rank", "paid_work", "package", "package_minutes", "sla"):
+                setattr(aggregate, name, getattr(self, name))
+            aggregate.status = "new"
+            aggregate.opened_at = self.timestamp
+            aggregate.last_activity_at = self.timestamp
+            aggregate.last_customer_comment_at = self.timestamp
+            aggregate.first_response_at = None
+            aggregate.breached = False
+            aggregate.solved_at = None
+            aggregate.waiting_since = None
+            aggregate.entries = 0
+            aggregate.charges = 0
+            aggregate.billed_credits = 0
+            aggregate.minutes_logged = 0
+            aggregate.package_minutes_used = 0
+            aggregate.notices = {}
+            aggregate.warranty_until = None
+            aggregate.merged_into = None
+            aggregate.closures = 0
+
+    class AgentReplied(SupportAggregate.Event):
+        TOPIC = "ticket.agent_replied"
+        agent: str
+        status: str
+        first_response: bool
+        silent_close_at: datetime | None
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate._respond(self)
+            aggregate.status = self.status
+            aggregate.waiting_since = self.timestamp if self.status == "waiting_on_customer" \
+                else None
+
+    class CustomerReplied(SupportAggregate.Event):
+        TOPIC = "ticket.customer_replied"
+        status: str
+        reopened: bool
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.status = self.status
+            aggregate.last_customer_comment_at = self.timestamp
+            aggregate.last_activity_at = self.timestamp
+            aggregate.waiting_since = None
+            if self.reopened:
+                aggregate.solved_at = None
+
+    class CustomerNotified(SupportAggregate.Event):
+        """A notice the customer was given before charging more (R-CRD-5)."""
+
+        TOPIC = "ticket.customer_notified"
+        agent: str
+        notice: str
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.notices.setdefault(self.notice, self.timestamp)
+            aggregate.last_activity_at = self.timestamp
+
+    class WorkLogged(SupportAggregate.Event):
+        """A work entry and its price, decided under the recorded profile version."""
+
+        TOPIC = "ticket.work_logged"
+        entry: int
+        agent: str
+        minutes: int
+        kind: str
+        classification: str | None
+        pricing: dict
+        charge: dict | None
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.entries = self.entry
+            aggregate.minutes_logged += self.minutes
+            aggregate.package_minutes_used += self.pricing.get("package_minutes", 0)
+            aggregate.last_activity_at = self.timestamp
+            if self.classification:
+                aggregate.classification = self.classification
+            if self.charge is not None:
+                aggregate.charges = self.charge["n"]
+                aggregate.billed_credits += self.charge.get("credits") or 0
+
+    class Solved(SupportAggregate.Event):
+        TOPIC = "ticket.solved"
+        agent: str
+        first_response: bool
+        warranty_until: datetime | None
+        auto_close_at: datetime
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate._respond(self)
+            aggregate.status = "solved"
+            aggregate.solved_at = self.timestamp
+            aggregate.waiting_since = None
+            if self.warranty_until is not None:
+                aggregate.warranty_until = self.warranty_until
+
+    class Closed(SupportAggregate.Event):
+        """Closed by a timer: solved and quiet (R-TKT-4) or silent customer (R-TKT-5)."""
+
+        TOPIC = "ticket.closed"
+        reason: str
+        timer_id: str
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.status = "closed"
+            aggregate.closures += 1
+            aggregate.waiting_since = None
+
+    class Declined(SupportAggregate.Event):
+        """Processing stopped, with a reason code of R-TKT-7."""
+
+        TOPIC = "ticket.declined"
+        agent: str
+        reason: str
+        first_response: bool
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate._respond(self)
+            aggregate.status = "declined"
+
+    class Forwarded(SupportAggregate.Event):
+        """Beyond support scope: to custom development or sales (R-TKT-9)."""
+
+        TOPIC = "ticket.forwarded"
+        agent: str
+        to: str
+        estimate_hours: float | None
+        first_response: bool
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate._respond(self)
+            aggregate.status = "forwarded"
+
+    class Merged(SupportAggregate.Event):
+        """Marked a duplicate of another ticket (R-TKT-10)."""
+
+        TOPIC = "ticket.merged"
+        of: str
+        technical_fault: bool
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.status = "merged"
+            aggregate.merged_into = self.of
+
+    class SlaBreached(SupportAggregate.Event):
+        """The first-response due time passed without a reaction (R-SLA-5)."""
+
+        TOPIC = "ticket.sla_breached"
+        target: str
+        due_at: datetime
+        calendar_id: str
+        calendar_version: int
+        clock_mode: str
+        timer_id: str
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.breached = True
+
+    def _respond(self, event: Any) -> None:
+        if event.first_response:
+            self.first_response_at = event.timestamp
+        self.last_activity_at = event.timestamp
+
+    # --- guards (R-TKT-3) ------------------------------------------------------------
+
+    def guard_open(self, action: str) -> None:
+        """Raises unless the ticket is new, open or waiting on the customer."""
+        if self.status not in OPEN_STATES:
+            raise InvalidTransitionError(
+                f"ticket {self.ticket} is {self.status}: it cannot be {action}")
+
+    @property
+    def awaiting_first_response(self) -> bool:
+        return self.first_response_at is None and self.status in OPEN_STATES
