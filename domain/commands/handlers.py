@@ -123,8 +123,9 @@ class Handlers:
             candidates.append({"plan": sub.plan, "source": f"subscription:{sub_name}",
                                "paid_work": False, **plan, "covers_work": covers})
         for candidate in candidates:
-            if (candidate["rank"], not candidate["paid_work"]) > (best["rank"],
-                                                                  not best["paid_work"]):
+            # Higher rank wins; at equal rank, more departments, then free over paid.
+            if (candidate["rank"], len(candidate["departments"]), not candidate["paid_work"]) \
+                    > (best["rank"], len(best["departments"]), not best["paid_work"]):
                 best = candidate
         return best
 
