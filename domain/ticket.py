@@ -48,7 +48,8 @@ class Ticket(SupportAggregate):
 
         def evolve(self, aggregate: Any) -> None:
             for name in ("ticket", "department", "channel", "category", "subject", "domain",
-                         "plan", "rank", "paid_work", "package", "package_minutes", "sla"):
+                         "plan", "rank", "queue_order", "paid_work", "package", "package_minutes",
+                         "sla"):
                 setattr(aggregate, name, getattr(self, name))
             aggregate.status = "new"
             aggregate.opened_at = self.timestamp

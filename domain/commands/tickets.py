@@ -210,7 +210,8 @@ class DeskHandlers(Handlers):
             warranty_active=ticket.warranty_until is not None and at <= ticket.warranty_until,
             package_minutes_left=max(0, ticket.package_minutes - ticket.package_minutes_used),
             ticket_billed_credits=ticket.billed_credits,
-            ticket_minutes_before=ticket.minutes_logged,
+            # R-CRD-5 thresholds count the ticket's credit-priced minutes only.
+            ticket_minutes_before=ticket.minutes_logged - ticket.package_minutes_used,
             notices=tuple(sorted(ticket.notices)))
         decision = price_work(profile, work)
         changed: list[Any] = [ticket]

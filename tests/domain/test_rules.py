@@ -53,23 +53,27 @@ def cart_power():
 
 
 def test_r_crd_1_r_crd_4_work_is_charged_in_15_minute_units_of_10_credits(cart_power):
+    """R-CRD-1, R-CRD-4: 20 minutes are 2 units of 10 credits."""
     open_technical(cart_power)
     run(cart_power, "log_work", 60, ticket="t1", agent="a1", minutes=20, kind="investigation")
     assert balance(cart_power, "c1") == 60  # 20 min -> 2 units -> 20 credits
 
 
 def test_r_crd_1_only_80_160_320_credit_packages_are_sold(cart_power):
+    """R-CRD-1: credits come in packages of 80, 160 and 320."""
     assert rejected(cart_power, "purchase_credits", customer="c1", purchase="p9",
                     package=100) == "invalid_argument"
 
 
 def test_r_crd_5_without_notice_a_ticket_is_billed_at_most_40_credits(cart_power):
+    """R-CRD-5: without the notices the excess is unbilled."""
     open_technical(cart_power)
     run(cart_power, "log_work", 60, ticket="t1", agent="a1", minutes=90, kind="investigation")
     assert balance(cart_power, "c1") == 40
 
 
 def test_r_crd_5_with_both_notices_the_whole_time_is_billed(cart_power):
+    """R-CRD-5: with both notices recorded first, all the time is billed."""
     open_technical(cart_power)
     run(cart_power, "notify_customer", 10, ticket="t1", agent="a1", notice="charge_over_40")
     run(cart_power, "notify_customer", 11, ticket="t1", agent="a1",
@@ -79,6 +83,7 @@ def test_r_crd_5_with_both_notices_the_whole_time_is_billed(cart_power):
 
 
 def test_r_crd_8_own_addon_bug_costs_nothing(cart_power):
+    """R-CRD-8: no credits for a bug of the vendor's own add-on."""
     open_technical(cart_power)
     run(cart_power, "log_work", 60, ticket="t1", agent="a1", minutes=45,
         kind="investigation", classification="own_addon_bug")
@@ -86,6 +91,7 @@ def test_r_crd_8_own_addon_bug_costs_nothing(cart_power):
 
 
 def test_r_crd_6_negative_balance_holds_the_next_request_until_paid(cart_power):
+    """R-CRD-6: a negative balance holds the next request until replenished."""
     open_technical(cart_power)
     for n in range(3):
         run(cart_power, "notify_customer", 10 + n, ticket="t1", agent="a1",
@@ -99,6 +105,7 @@ def test_r_crd_6_negative_balance_holds_the_next_request_until_paid(cart_power):
 
 
 def test_r_crd_7_a_modification_needs_the_credits_on_the_balance_first(cart_power):
+    """R-CRD-7: a modification is refused unless its credits are on the balance."""
     open_technical(cart_power)
     run(cart_power, "notify_customer", 10, ticket="t1", agent="a1", notice="charge_over_40")
     run(cart_power, "notify_customer", 11, ticket="t1", agent="a1",
@@ -110,6 +117,7 @@ def test_r_crd_7_a_modification_needs_the_credits_on_the_balance_first(cart_powe
 
 
 def test_r_crd_2_add_on_credits_20_paid_10_in_package_0_free(cart_power):
+    """R-CRD-2: 20 per paid add-on, 10 inside a package, none for free ones."""
     run(cart_power, "grant_addon_credits", 2, customer="c1", addon="a1", paid=True)
     run(cart_power, "grant_addon_credits", 3, customer="c1", addon="a2", paid=True,
         in_package=True)
@@ -118,6 +126,7 @@ def test_r_crd_2_add_on_credits_20_paid_10_in_package_0_free(cart_power):
 
 
 def test_r_crd_9_every_balance_change_names_its_cause(cart_power):
+    """R-CRD-9: each balance change names its cause, once."""
     account = cart_power.load(CreditAccount, CreditAccount.id_for("c1"))
     assert account.causes == {"purchase:p1"}
     assert rejected(cart_power, "purchase_credits", customer="c1", purchase="p1",
@@ -125,6 +134,7 @@ def test_r_crd_9_every_balance_change_names_its_cause(cart_power):
 
 
 def test_r_tkt_3_illegal_transitions_are_rejected_and_write_nothing(cart_power):
+    """R-TKT-3: solved tickets take no agent reply; a customer reply reopens."""
     open_technical(cart_power)
     run(cart_power, "solve_ticket", 10, ticket="t1", agent="a1")
     assert rejected(cart_power, "agent_reply", 11, ticket="t1", agent="a1") == \
@@ -135,6 +145,7 @@ def test_r_tkt_3_illegal_transitions_are_rejected_and_write_nothing(cart_power):
 
 
 def test_r_tkt_7_decline_reasons_come_from_the_profile(cart_power):
+    """R-TKT-7: only the listed reason codes stop processing."""
     open_technical(cart_power)
     assert rejected(cart_power, "decline_ticket", 10, ticket="t1", agent="a1",
                     reason="bored") == "invalid_argument"
@@ -142,6 +153,7 @@ def test_r_tkt_7_decline_reasons_come_from_the_profile(cart_power):
 
 
 def test_r_ban_3_a_banned_customer_cannot_open_tickets_and_is_told_until_when(cart_power):
+    """R-BAN-3: the rejection says until when the ban runs."""
     until = (T0 + timedelta(days=3)).isoformat()
     run(cart_power, "ban", 1, customer="c1", agent="a1", reason="rudeness", until=until)
     with pytest.raises(SupportlogError) as info:
@@ -150,17 +162,20 @@ def test_r_ban_3_a_banned_customer_cannot_open_tickets_and_is_told_until_when(ca
 
 
 def test_r_ban_1_ban_reasons_come_from_the_profile(cart_power):
+    """R-BAN-1: bans name one of the listed reasons."""
     assert rejected(cart_power, "ban", 1, customer="c1", agent="a1",
                     reason="bad_mood") == "invalid_argument"
 
 
 def test_r_dsp_2_anonymous_customers_cannot_dispute(cart_power):
+    """R-DSP-2: no disputes from anonymous customers."""
     run(cart_power, "register_customer", customer="anon", anonymous=True)
     assert rejected(cart_power, "open_dispute", customer="anon", dispute="d1",
                     charge="t1/1") == "anonymous_not_accepted"
 
 
 def test_r_tkt_8_prem_site_free_plan_gets_sales_only():
+    """R-TKT-8: a department the plan does not include is rejected."""
     desk = desk_for("prem-site")
     run(desk, "register_customer", customer="c1", email="x@example.com")
     run(desk, "start_subscription", customer="c1", subscription="s1", plan="free",
@@ -173,6 +188,7 @@ def test_r_tkt_8_prem_site_free_plan_gets_sales_only():
 
 
 def test_r_tkt_11_phone_is_consultation_only_on_insales():
+    """R-TKT-11: account changes by phone need a written request."""
     desk = desk_for("insales")
     run(desk, "register_customer", customer="c1", email="x@example.com")
     run(desk, "start_subscription", customer="c1", subscription="s1", plan="site",
@@ -183,6 +199,7 @@ def test_r_tkt_11_phone_is_consultation_only_on_insales():
 
 
 def test_r_qta_5_cs_cart_standard_allows_10_requests_a_month():
+    """R-QTA-5, R-SUB-1: the 11th request is rejected with the reset date."""
     desk = desk_for("cs-cart")
     run(desk, "register_customer", customer="c1", email="x@example.com")
     run(desk, "buy_license", customer="c1", license="l1", product="cs-cart")
@@ -194,6 +211,7 @@ def test_r_qta_5_cs_cart_standard_allows_10_requests_a_month():
 
 
 def test_r_sub_3_entitlement_is_judged_at_ticket_creation():
+    """R-SUB-3, R-SUB-2: a ticket opened in the period keeps its answer."""
     desk = desk_for("cs-cart")
     run(desk, "register_customer", customer="c1", email="x@example.com")
     run(desk, "buy_license", customer="c1", license="l1", product="cs-cart")
@@ -206,6 +224,7 @@ def test_r_sub_3_entitlement_is_judged_at_ticket_creation():
 
 
 def test_r_sla_1_cs_cart_standard_first_response_due_in_48_counted_hours():
+    """R-SLA-1: cs-cart standard reacts within 48 counted hours."""
     desk = desk_for("cs-cart")
     run(desk, "register_customer", customer="c1", email="x@example.com")
     run(desk, "buy_license", customer="c1", license="l1", product="cs-cart")
