@@ -105,19 +105,22 @@ class Customer(SupportAggregate):
             aggregate.packages[self.purchase]["ticket"] = self.ticket
 
     class RequestCounted(SupportAggregate.Event):
-        """A ticket counted against this month's requests (R-QTA-5)."""
+        """A ticket counted against this month's requests (R-QTA-5); like
+        ModificationCounted it carries every counter of the month, so the quota
+        projection sets a whole row."""
 
         TOPIC = "customer.request_counted"
         ticket: str
         month: str
         requests_used: int
         requests_limit: int | None
+        modifications_used: int
+        free_used: int
         free_limit: int
         rollover_at: datetime
 
         def evolve(self, aggregate: Any) -> None:
-            usage = aggregate.usage_for(self.month)
-            usage["requests_used"] = self.requests_used
+            aggregate.usage_for(self.month)["requests_used"] = self.requests_used
 
     class ModificationCounted(SupportAggregate.Event):
         """A modification counted against this month's quota (R-QTA-1/2)."""
@@ -127,6 +130,8 @@ class Customer(SupportAggregate):
         entry: int
         month: str
         free: bool
+        requests_used: int
+        requests_limit: int | None
         modifications_used: int
         free_used: int
         free_limit: int

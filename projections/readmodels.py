@@ -43,21 +43,13 @@ def fold_balance_opened(e: Any) -> list[Change]:
 
 # --- quotas ---------------------------------------------------------------------------
 
-@folds("customer.request_counted")
-def fold_quota_requests(e: Any) -> list[Change]:
+@folds("customer.request_counted", "customer.modification_counted")
+def fold_quotas(e: Any) -> list[Change]:
+    """Both events carry every counter of their month: the row is set whole."""
     d = e.data
     return [Upsert("quotas", {"customer": e.customer}, {
         "month": d["month"], "requests_used": d["requests_used"],
-        "requests_limit": d["requests_limit"], "free_limit": d["free_limit"]}),
-        Upsert("timers", {"timer_id": f"rollover:{e.customer}"}, {
-            "kind": "month_rollover", "subject": e.customer, "due_at": d["rollover_at"]})]
-
-
-@folds("customer.modification_counted")
-def fold_quota_modifications(e: Any) -> list[Change]:
-    d = e.data
-    return [Upsert("quotas", {"customer": e.customer}, {
-        "month": d["month"], "modifications_used": d["modifications_used"],
+        "requests_limit": d["requests_limit"], "modifications_used": d["modifications_used"],
         "free_used": d["free_used"], "free_limit": d["free_limit"]}),
         Upsert("timers", {"timer_id": f"rollover:{e.customer}"}, {
             "kind": "month_rollover", "subject": e.customer, "due_at": d["rollover_at"]})]

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from domain.commands import COMMANDS
-from domain.errors import ERRORS_BY_CODE, SupportlogError
+from domain.commands.args import instant
+from domain.errors import ERRORS_BY_CODE, InvalidArgumentError, SupportlogError
 from domain.policy.profile import PolicyProfile, builtin_profile
 from supportlog.bootstrap import System
 from supportlog.pipeline import Pipeline
@@ -38,16 +39,12 @@ class Report:
         return {"passed": self.passed, "failed": self.failed, "failures": self.failures}
 
 
-def parse_instant(value: Any, where: str) -> datetime:
-    if not isinstance(value, str):
-        raise StepError(f"{where}: 'at' must be an ISO-8601 instant with an offset")
+def parse_instant(value: Any, where: str, name: str = "at") -> datetime:
+    """Parses an instant with an offset; raises StepError naming the step."""
     try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as e:
-        raise StepError(f"{where}: 'at' is not an ISO-8601 instant: {value!r}") from e
-    if at.tzinfo is None:
-        raise StepError(f"{where}: 'at' must carry a timezone offset: {value!r}")
-    return at
+        return instant(value, name)
+    except InvalidArgumentError as e:
+        raise StepError(f"{where}: {e.message}") from e
 
 
 def load_profile(spec: Any, base_dir: Path | None) -> PolicyProfile:
@@ -227,7 +224,8 @@ class ScenarioRunner:
                 have = actual[name]
                 if name == "first_response_due" and value is not None and have is not None:
                     try:
-                        same = parse_instant(value, "first_response_due") == have
+                        same = parse_instant(value, f"ticket {ticket}",
+                                             "first_response_due") == have
                     except StepError as e:
                         out.append(str(e))
                         continue

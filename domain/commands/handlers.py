@@ -129,10 +129,6 @@ class Handlers:
                 best = candidate
         return best
 
-    def quota_plan(self, customer: Customer, profile: PolicyProfile,
-                   at: datetime) -> dict[str, Any]:
-        return self.entitlement(customer, profile, at)
-
     # --- customers, licences, subscriptions ---------------------------------------
 
     def register_customer(self, a: dict, now: datetime) -> list:

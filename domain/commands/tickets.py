@@ -141,8 +141,11 @@ class DeskHandlers(Handlers):
             queue_order=tickets_cfg["queue_order"],
             paid_work=ent["paid_work"], package=package, package_minutes=package_minutes,
             sla=sla, awaiting_payment=awaiting_payment, profile_version=profile.version)
+        usage = customer.usage_for(month)
         customer.record(Customer.RequestCounted, now=now, ticket=a["ticket"], month=month,
                         requests_used=used + 1, requests_limit=limit,
+                        modifications_used=usage["modifications_used"],
+                        free_used=usage["free_used"],
                         free_limit=ent.get("free_modifications", 0),
                         rollover_at=utc(next_month_start(profile, at)))
         return [ticket, *changed]
@@ -246,6 +249,8 @@ class DeskHandlers(Handlers):
             free_used = usage["free_used"] + (1 if decision.free_modification else 0)
             customer.record(Customer.ModificationCounted, now=now, ticket=ticket.ticket,
                             entry=entry, month=month, free=decision.free_modification,
+                            requests_used=usage["requests_used"],
+                            requests_limit=quota_plan.get("requests_per_month"),
                             modifications_used=usage["modifications_used"] + 1,
                             free_used=free_used, free_limit=free_limit,
                             rollover_at=utc(next_month_start(profile, at)))
