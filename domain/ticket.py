@@ -107,7 +107,11 @@ class Ticket(SupportAggregate):
             aggregate.last_activity_at = self.timestamp
 
     class WorkLogged(SupportAggregate.Event):
-        """A work entry and its price, decided under the recorded profile version."""
+        """A work entry and its price, decided under the recorded profile version.
+
+        `inputs` is the WorkContext the price was computed from and `pricing` the
+        ChargeDecision, so an audit re-prices the entry from the log alone (R-AUD-1).
+        """
 
         TOPIC = "ticket.work_logged"
         entry: int
@@ -115,6 +119,7 @@ class Ticket(SupportAggregate):
         minutes: int
         kind: str
         classification: str | None
+        inputs: dict
         pricing: dict
         charge: dict | None
 

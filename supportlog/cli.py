@@ -97,11 +97,16 @@ def infra_down() -> None:
     click.echo(f"stopped the embedded servers of {Path(settings.home).resolve()}")
 
 
+#: Modules that add commands to `main`; each defines `register(main)`.
+COMMAND_MODULES = ("commands_cli", "cli_log", "cli_projector", "cli_replay", "cli_run")
+
+
 def _register_commands() -> None:
     """Adds the command groups that live in their own modules."""
-    from supportlog import commands_cli
+    import importlib
 
-    commands_cli.register(main)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"supportlog.{name}").register(main)
 
 
 def run() -> None:

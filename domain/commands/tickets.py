@@ -243,7 +243,8 @@ class DeskHandlers(Handlers):
             changed.append(account)
         ticket.record(Ticket.WorkLogged, now=now, entry=entry, agent=a["agent"],
                       minutes=a["minutes"], kind=a["kind"],
-                      classification=a["classification"], pricing=decision.to_dict(),
+                      classification=a["classification"], inputs=work.to_dict(),
+                      pricing=decision.to_dict(),
                       charge=charge)
         if decision.modification:
             free_used = usage["free_used"] + (1 if decision.free_modification else 0)

@@ -32,6 +32,14 @@ class WorkContext:
     ticket_minutes_before: int
     notices: tuple[str, ...]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "notices": list(self.notices)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkContext:
+        """Rebuilds the context recorded on a work entry (for audits and what-if)."""
+        return cls(**{**data, "notices": tuple(data.get("notices", ()))})
+
 
 @dataclass(frozen=True)
 class ChargeDecision:

@@ -1,0 +1,9 @@
+"""Commands of replay: rebuild, asof, audit, whatif."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(main: click.Group) -> None:
+    """Adds this module's commands to the `main` group."""
