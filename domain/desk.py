@@ -20,12 +20,14 @@ from eventsourcing.persistence import IntegrityError
 
 from domain.base import SupportAggregate, utc
 from domain.commands import AllHandlers, parse_args
+from domain.commands.args import ident
 from domain.errors import ConflictError, InvalidArgumentError
 from domain.policy.profile import PolicyProfile
+from domain.receipt import CommandReceipt
 from domain.tenant import Tenant
 
 A = TypeVar("A", bound=SupportAggregate)
-_MAX_ATTEMPTS = 5
+_MAX_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class Outcome:
     """What an accepted command wrote: the stored events' (aggregate id, version)."""
 
     events: list[tuple[str, str, int]]
+    repeated: bool = False
 
 
 class SupportDesk(Application):
@@ -41,8 +44,12 @@ class SupportDesk(Application):
     name = "SupportDesk"
 
     def __init__(self, env: dict[str, str] | None = None,
-                 profile_override: Callable[[str], PolicyProfile | None] | None = None):
+                 profile_override: Callable[[str], PolicyProfile | None] | None = None,
+                 retry_pause: Callable[[int], None] | None = None):
+        """`retry_pause(attempt)` waits before deciding again after losing a race; the
+        composition root injects a jittered backoff (the domain owns no clock or RNG)."""
         super().__init__(env=env)
+        self.retry_pause = retry_pause or (lambda attempt: None)
         self._profiles: dict[str, PolicyProfile] = {}
         self.profile_override = profile_override
         self.default_profile: str | None = None
@@ -102,30 +109,55 @@ class SupportDesk(Application):
     def handlers(self) -> AllHandlers:
         return AllHandlers(self, self.profile_for, self.default_profile)
 
-    def execute(self, command: str, args: Any, now: datetime) -> Outcome:
-        """Runs `command` at `now`; raises a SupportlogError (nothing written) if rejected."""
+    def execute(self, command: str, args: Any, now: datetime,
+                command_id: str | None = None) -> Outcome:
+        """Runs `command` at `now`; raises a SupportlogError (nothing written) if rejected.
+
+        With a `command_id`, a repeat of an accepted command has no second effect: it
+        returns the first outcome (`repeated=True`).
+        """
         checked = parse_args(command, args)
         try:
             now = utc(now)
-        except (ValueError, AttributeError) as e:
+        except (ValueError, AttributeError, TypeError) as e:
             raise InvalidArgumentError("now must be an instant with a timezone") from e
-        return self._decide_and_save(lambda h: getattr(h, command)(checked, now))
+        if command_id is not None:
+            ident(command_id, "command_id")
+        return self._decide_and_save(lambda h: getattr(h, command)(checked, now),
+                                     command=command, command_id=command_id, now=now)
 
     def fire_timer(self, kind: str, subject: str, timer_id: str, now: datetime) -> Outcome:
         """Fires a due timer; a timer that already fired records nothing."""
         return self._decide_and_save(lambda h: h.fire(kind, subject, timer_id, utc(now)))
 
-    def _decide_and_save(self, decide: Callable[[AllHandlers], list]) -> Outcome:
-        for _attempt in range(_MAX_ATTEMPTS):
+    def _receipt(self, command_id: str) -> Outcome | None:
+        receipt = self.load(CommandReceipt, CommandReceipt.id_for(command_id))
+        if receipt is None:
+            return None
+        return Outcome([tuple(e) for e in receipt.events], repeated=True)
+
+    def _decide_and_save(self, decide: Callable[[AllHandlers], list], command: str = "",
+                         command_id: str | None = None,
+                         now: datetime | None = None) -> Outcome:
+        for attempt in range(_MAX_ATTEMPTS):
+            if attempt:
+                self.retry_pause(attempt)
+            if command_id is not None and (first := self._receipt(command_id)):
+                return first
             changed = decide(self.handlers())
             pending = [a for a in changed if a.pending_events]
             written = [(type(e).TOPIC, str(e.originator_id), e.originator_version)
                        for a in pending for e in a.pending_events]
             if not pending:
                 return Outcome([])
+            if command_id is not None:
+                pending.append(CommandReceipt.start(
+                    CommandReceipt.Accepted, id=CommandReceipt.id_for(command_id), now=now,
+                    customer=pending[0].customer, tenant=pending[0].tenant, ref=command_id,
+                    command_id=command_id, command=command, events=[list(w) for w in written]))
             try:
                 self.save(*pending)
             except IntegrityError:
-                continue  # a concurrent writer won: reload and decide again
+                continue  # a concurrent writer (or the same command) won: look again
             return Outcome(written)
         raise ConflictError(f"gave up after {_MAX_ATTEMPTS} concurrent attempts; try again")

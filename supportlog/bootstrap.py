@@ -9,6 +9,8 @@ own settings, so what they exercise is what production runs.
 from __future__ import annotations
 
 import contextlib
+import random
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -103,6 +105,12 @@ class System:
         self.desk.close()
 
 
+def jittered_backoff(attempt: int) -> None:
+    """Sleeps up to 5 ms * 2**attempt (capped at 0.5 s), at random, so racing writers
+    spread out instead of colliding again."""
+    time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** attempt)))
+
+
 def resolve_servers(settings: Settings) -> Settings:
     """Returns settings with server addresses, starting the embedded pair if needed."""
     if not settings.embedded:
@@ -125,7 +133,7 @@ def bootstrap(settings: Settings) -> System:
         raise DatabaseUnavailableError(
             f"PostgreSQL does not answer at {settings.database_url}: {e}") from e
     ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
-    desk = SupportDesk(env=desk_env(settings.database_url))
+    desk = SupportDesk(env=desk_env(settings.database_url), retry_pause=jittered_backoff)
     return System(settings, settings.database_url, settings.kafka_bootstrap, desk,
                   FaultSwitch(settings.fault))
 

@@ -118,3 +118,7 @@ def run() -> None:
 
 
 _register_commands()
+
+
+if __name__ == "__main__":
+    run()

@@ -1,9 +1,195 @@
-"""Commands for production: run, schedule, command."""
+"""Commands for production: `run` (relay, projector and scheduler), `schedule`, and
+`command` (JSON-lines commands on stdin, for front ends and scripts)."""
 
 from __future__ import annotations
 
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
 import click
+import orjson
+
+from domain.errors import InvalidArgumentError, SupportlogError
+from supportlog.settings import Settings
+
+log = logging.getLogger("supportlog.run")
 
 
 def register(main: click.Group) -> None:
     """Adds this module's commands to the `main` group."""
+    main.add_command(run)
+    main.add_command(schedule)
+    main.add_command(command)
+    main.add_command(adopt)
+
+
+def _system():
+    from supportlog.bootstrap import bootstrap
+    from supportlog.cli import fail
+
+    try:
+        return bootstrap(Settings.from_env())
+    except SupportlogError as e:
+        fail(e)
+        raise  # unreachable: fail exits
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def _worker(name: str, body: Callable[[], None], stop: threading.Event,
+            failures: list[str]) -> threading.Thread:
+    def guarded() -> None:
+        try:
+            body()
+        except Exception as e:  # a failing part stops the whole process, loudly
+            log.exception("%s failed", name)
+            failures.append(f"{name}: {type(e).__name__}: {e}")
+            stop.set()
+
+    return threading.Thread(target=guarded, name=name, daemon=True)
+
+
+@click.command()
+@click.option("--interval", default=1.0, show_default=True,
+              help="Seconds between the scheduler's looks at the timers.")
+def run(interval: float) -> None:
+    """Relay, projector (consumer group) and scheduler, until SIGTERM.
+
+    On SIGTERM each part finishes the batch in hand (positions are stored with it)
+    and the process exits 0; if a part fails the others stop and it exits 1.
+    """
+    from supportlog.logs import use_json_logs
+    from supportlog.scheduler import Scheduler
+
+    use_json_logs()
+    system = _system()
+    stop = _stop_on_signals()
+    failures: list[str] = []
+    relay = system.relay()
+    projector = system.projector(join_group=True)
+    scheduler = Scheduler(system.desk, system.connect(), faults=system.faults)
+    threads = [
+        _worker("relay", lambda: relay.run(stop), stop, failures),
+        _worker("projector", lambda: projector.run(stop), stop, failures),
+        _worker("scheduler", lambda: scheduler.run(stop, interval_s=interval), stop,
+                failures),
+    ]
+    log.info("supportlog running", extra={"topic": system.settings.topic,
+                                           "group": system.settings.group_id})
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        for thread in threads:
+            thread.join(timeout=0.2)
+    system.close()
+    if failures:
+        log.error("stopped after a failure", extra={"failures": failures})
+        sys.exit(1)
+    log.info("stopped cleanly")
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Fire what is due now and exit.")
+@click.option("--now", "now_text", default=None,
+              help="The instant to act at (ISO-8601 with offset); default: the wall clock.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between looks.")
+def schedule(once: bool, now_text: str | None, interval: float) -> None:
+    """Fire due timers (SLA breaches, auto-close, rollovers, expiries) until SIGTERM."""
+    from domain.commands.args import instant
+    from supportlog.logs import use_json_logs
+    from supportlog.scheduler import Scheduler, wall_clock
+
+    use_json_logs()
+    system = _system()
+    try:
+        clock = (lambda: instant(now_text, "--now")) if now_text else wall_clock
+        scheduler = Scheduler(system.desk, system.connect(), faults=system.faults)
+        if once:
+            fired = scheduler.fire_due(clock())
+            log.info("timers fired", extra={"fired": fired})
+            return
+        scheduler.run(_stop_on_signals(), clock=clock, interval_s=interval)
+    except InvalidArgumentError as e:
+        raise click.BadParameter(e.message) from e
+    finally:
+        system.close()
+
+
+def answer_line(desk, line: str, clock: Callable[[], datetime]) -> dict:
+    """Executes one JSON-lines command and returns its answer object."""
+    from domain.commands.args import instant
+
+    try:
+        request = orjson.loads(line)
+        if not isinstance(request, dict) or "do" not in request:
+            raise InvalidArgumentError('a command is an object with "do" and "args"')
+        unknown = set(request) - {"do", "args", "at", "command_id"}
+        if unknown:
+            raise InvalidArgumentError(f"unknown field(s) {', '.join(sorted(unknown))}")
+        at = instant(request["at"], "at") if request.get("at") is not None else clock()
+        outcome = desk.execute(request["do"], request.get("args", {}), at,
+                               command_id=request.get("command_id"))
+    except orjson.JSONDecodeError as e:
+        return {"accepted": False, "code": "invalid_argument", "message": f"not JSON: {e}"}
+    except SupportlogError as e:
+        return {"accepted": False, "code": e.code, "message": e.message}
+    return {"accepted": True, "repeated": outcome.repeated,
+            "events": [{"type": t, "aggregate_id": a, "version": v}
+                       for t, a, v in outcome.events]}
+
+
+@click.command()
+@click.argument("profile")
+@click.option("--at", "at_text", default=None, help="When it takes effect (default: now).")
+def adopt(profile: str, at_text: str | None) -> None:
+    """Adopt a policy profile for its desk: a built-in id (`insales`, `cart-power@1`) or
+    a profile file. Adopting is an event; history keeps the version in force then."""
+    from domain.commands.args import instant
+    from supportlog.scenario import StepError, load_profile
+    from supportlog.scheduler import wall_clock
+
+    try:
+        chosen = load_profile(profile, None)
+        at = instant(at_text, "--at") if at_text else wall_clock()
+    except (StepError, SupportlogError) as e:
+        raise click.BadParameter(str(e)) from e
+    system = _system()
+    try:
+        changed = system.desk.adopt(chosen, at)
+    finally:
+        system.close()
+    click.echo(f"{chosen.id} v{chosen.version} " + ("adopted" if changed else
+                                                     "was already in force"))
+
+
+@click.command()
+@click.option("--desk", default=None,
+              help="The desk (profile id) new customers register with, if not in args.")
+def command(desk: str | None) -> None:
+    """Read commands as JSON lines on stdin and answer each with a JSON line.
+
+    A line is {"do": "...", "args": {...}, "at": "ISO instant" (default now),
+    "command_id": "..." (optional: a repeat has no second effect)}; the answer is
+    {"accepted": true, "events": [...]} or {"accepted": false, "code", "message"}.
+    """
+    from supportlog.scheduler import wall_clock
+
+    system = _system()
+    system.desk.default_profile = desk
+    try:
+        for line in sys.stdin:
+            if line.strip():
+                answer = answer_line(system.desk, line, wall_clock)
+                sys.stdout.write(orjson.dumps(answer).decode() + "\n")
+                sys.stdout.flush()
+    finally:
+        system.close()

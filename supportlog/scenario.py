@@ -20,6 +20,7 @@ from domain.errors import ERRORS_BY_CODE, InvalidArgumentError, SupportlogError
 from domain.policy.profile import PolicyProfile, builtin_profile
 from supportlog.bootstrap import System
 from supportlog.pipeline import Pipeline
+from supportlog.scheduler import Scheduler
 
 STEP_KEYS = {"at", "do", "args", "expect_error", "expect", "note", "comment"}
 CHECKS = ("balance", "quota", "ticket", "banned", "queue", "charges", "dispute")
@@ -68,7 +69,7 @@ class ScenarioRunner:
         self.desk = system.desk
         self.pipeline = Pipeline(system)
         self.conn = system.connect()
-        self.fired: set[tuple[str, str]] = set()
+        self.scheduler = Scheduler(self.desk, self.conn, sync=self.pipeline.sync)
 
     def run(self, scenario: Any, base_dir: Path | None = None) -> Report:
         report = Report()
@@ -134,17 +135,7 @@ class ScenarioRunner:
 
     def fire_due_timers(self, at: datetime) -> None:
         """Fires every timer due at or before `at`, in due order, until none is left."""
-        while True:
-            self.pipeline.sync()
-            rows = self.conn.execute(
-                "SELECT timer_id, kind, subject, due_at FROM timers WHERE due_at <= %s "
-                "ORDER BY due_at, timer_id", (at,)).fetchall()
-            pending = [r for r in rows if (r[0], r[3].isoformat()) not in self.fired]
-            if not pending:
-                return
-            timer_id, kind, subject, due_at = pending[0]
-            self.fired.add((timer_id, due_at.isoformat()))
-            self.desk.fire_timer(kind, subject, timer_id, due_at)
+        self.scheduler.fire_due(at)
 
     # --- commands ----------------------------------------------------------------------
 

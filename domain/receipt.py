@@ -1,0 +1,33 @@
+"""The CommandReceipt aggregate: proof that a command with a given id was accepted.
+
+It is saved in the same transaction as the command's events, and its id derives from
+the command id, so the store's uniqueness on (aggregate id, version) makes a repeated
+command impossible to record twice: the repeat finds the receipt and gets the first
+answer back, with no second effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.base import SupportAggregate, aggregate_id, stable_names
+
+
+@stable_names("aggregate.command_receipt")
+class CommandReceipt(SupportAggregate):
+    """The receipt of one accepted command."""
+
+    @staticmethod
+    def id_for(command_id: str):
+        return aggregate_id("command", command_id)
+
+    class Accepted(SupportAggregate.Created):
+        TOPIC = "command.accepted"
+        command_id: str
+        command: str
+        events: list
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.command_id = self.command_id
+            aggregate.command = self.command
+            aggregate.events = self.events
