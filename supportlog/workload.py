@@ -1,0 +1,165 @@
+"""A generated month of support-desk activity for all five desks, deterministic from a
+seed: customers buy licences, plans, packages and credits; tickets are opened, answered
+(some too late), worked on, solved and sometimes reopened or disputed; a few customers
+are banned. Used by `supportlog demo` and the benchmarks. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+START = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # a Monday morning at the desks
+
+#: What each desk sells, and how its customers behave.
+DESKS: dict[str, dict] = {
+    "cs-cart": {"licenses": ["cs-cart", "multi-vendor"], "plans": ["plus", "ultimate"],
+                "terms": ["month", "year"], "kinds": ["investigation", "modification"]},
+    "cart-power": {"credits": [80, 160, 320], "packages": ["incident", "examination"],
+                   "kinds": ["investigation", "investigation", "modification"]},
+    "imagecms": {"licenses": ["shop-pro", "shop-premium"], "kinds": ["investigation"]},
+    "prem-site": {"plans": ["free", "standard", "premium"], "terms": ["month", "year"],
+                  "kinds": ["investigation", "consultation"]},
+    "insales": {"plans": ["free", "site", "combo", "premium"], "terms": ["month"],
+                "kinds": ["modification", "modification", "consultation"],
+                "categories": ["technical", "account", "refund", "complaint"]},
+}
+CLASSIFICATIONS = ["third_party_addon", "own_addon_bug", "configuration", "question",
+                   "customization"]
+
+
+@dataclass(frozen=True, order=True)
+class Step:
+    """One command at one instant; `seq` keeps generation order among equal instants."""
+
+    at: datetime
+    seq: int
+    do: str
+    args: dict
+
+
+class Workload:
+    """Builds the steps of `customers` customers over `days` days."""
+
+    def __init__(self, seed: int, customers: int, days: int, prefix: str = ""):
+        self.rng = random.Random(seed)
+        self.customers = customers
+        self.days = days
+        self.prefix = prefix
+        self._seq = 0
+        self.steps: list[Step] = []
+
+    def _add(self, at: datetime, do: str, **args) -> None:
+        self._seq += 1
+        self.steps.append(Step(at, self._seq, do, args))
+
+    def build(self) -> list[Step]:
+        """Returns every step, in time order."""
+        desks = list(DESKS)
+        for n in range(self.customers):
+            desk = desks[n % len(desks)]
+            self._customer(desk, f"{self.prefix}{desk}-c{n:04d}")
+        return sorted(self.steps)
+
+    def _minutes(self, low: int, high: int) -> timedelta:
+        return timedelta(minutes=self.rng.randint(low, high))
+
+    def _customer(self, desk: str, name: str) -> None:
+        rng, spec = self.rng, DESKS[desk]
+        at = START + self._minutes(0, 24 * 60 * 2)
+        self._add(at, "register_customer", customer=name, desk=desk,
+                  email=f"{name}@example.com", name=f"Shop {name}")
+        at += self._minutes(5, 120)
+        domain = f"{name}.example.com"
+        plan = None
+        entitled = "licenses" in spec or "credits" in spec
+        if "licenses" in spec:
+            self._add(at, "buy_license", customer=name, license=f"{name}-l1",
+                      product=rng.choice(spec["licenses"]), domain=domain)
+        if "plans" in spec and rng.random() < 0.7:
+            plan = rng.choice(spec["plans"])
+            entitled = entitled or plan != "free" or desk == "insales"
+            self._add(at + timedelta(minutes=1), "start_subscription", customer=name,
+                      subscription=f"{name}-s1", plan=plan,
+                      term=rng.choice(spec["terms"]), domain=domain)
+        if "credits" in spec:
+            self._add(at, "purchase_credits", customer=name, purchase=f"{name}-p1",
+                      package=rng.choice(spec["credits"]))
+            for k in range(rng.randint(0, 2)):
+                self._add(at + timedelta(minutes=2 + k), "grant_addon_credits",
+                          customer=name, addon=f"{name}-a{k}", paid=rng.random() < 0.8)
+            if rng.random() < 0.2:
+                self._add(at + timedelta(minutes=5), "buy_package", customer=name,
+                          purchase=f"{name}-pk", package=rng.choice(spec["packages"]))
+        tickets = max(1, int(rng.gauss(10 * self.days / 30, 3)))
+        for k in range(tickets):
+            opened = at + timedelta(minutes=30) + self._minutes(0, 24 * 60 * self.days)
+            self._ticket(desk, name, f"{name}-t{k:02d}", opened, entitled, plan)
+        if rng.random() < 0.03:
+            self._add(at + self._minutes(60, 24 * 60 * self.days), "ban", customer=name,
+                      agent="supervisor", reason=rng.choice(["rudeness", "spam"]),
+                      until=(START + timedelta(days=self.days + 7)).isoformat())
+
+    def _ticket(self, desk: str, customer: str, ticket: str, opened: datetime,
+                entitled: bool, plan: str | None) -> None:
+        rng, spec = self.rng, DESKS[desk]
+        if desk == "prem-site" and plan in (None, "free"):
+            department = "sales"
+        elif entitled:
+            department = rng.choices(["technical", "consultation", "sales"], [6, 3, 1])[0]
+        else:
+            department = rng.choice(["consultation", "sales"])
+        args = {"customer": customer, "ticket": ticket, "department": department,
+                "channel": rng.choices(["helpdesk", "email", "chat"], [6, 3, 1])[0],
+                "subject": "Something is not working"}
+        if "categories" in spec:
+            args["category"] = rng.choice(spec["categories"])
+        self._add(opened, "open_ticket", **args)
+        at = opened + self._minutes(10, 60 * 30)  # some answers come too late
+        self._add(at, "agent_reply", ticket=ticket, agent="agent1",
+                  waiting_on_customer=rng.random() < 0.3)
+        for entry in range(rng.randint(1, 3)):
+            at += self._minutes(5, 120)
+            kind = rng.choice(spec["kinds"])
+            minutes = rng.choice([10, 15, 20, 30, 45, 60, 90])
+            if desk == "cart-power" and minutes > 40 and rng.random() < 0.5:
+                self._add(at, "notify_customer", ticket=ticket, agent="agent1",
+                          notice="charge_over_40")
+                at += timedelta(minutes=1)
+            work = {"ticket": ticket, "agent": "agent1", "minutes": minutes, "kind": kind}
+            if desk == "cart-power":
+                work["classification"] = rng.choice(CLASSIFICATIONS)
+            self._add(at, "log_work", **work)
+            if entry == 0 and rng.random() < 0.3:
+                at += self._minutes(30, 600)
+                self._add(at, "customer_reply", ticket=ticket)
+        at += self._minutes(10, 240)
+        self._add(at, "solve_ticket", ticket=ticket, agent="agent1")
+        if rng.random() < 0.1:
+            self._add(at + self._minutes(60, 24 * 60 * 3), "customer_reply", ticket=ticket)
+        if desk == "cart-power" and rng.random() < 0.08:
+            dispute_at = at + self._minutes(30, 24 * 60)
+            self._add(dispute_at, "open_dispute", customer=customer,
+                      dispute=f"{ticket}-d", charge=f"{ticket}/1")
+            if rng.random() < 0.7:
+                self._add(dispute_at + self._minutes(60, 24 * 60 * 3), "resolve_dispute",
+                          dispute=f"{ticket}-d", agent="manager",
+                          outcome=rng.choice(["upheld", "rejected"]),
+                          reason="reviewed the work log")
+
+
+def iter_hours(steps: list[Step]) -> Iterator[tuple[datetime, list[Step]]]:
+    """Groups time-ordered steps by the hour they fall in."""
+    bucket: list[Step] = []
+    hour: datetime | None = None
+    for step in steps:
+        step_hour = step.at.replace(minute=0, second=0, microsecond=0)
+        if hour is not None and step_hour != hour:
+            yield hour, bucket
+            bucket = []
+        hour = step_hour
+        bucket.append(step)
+    if hour is not None:
+        yield hour, bucket
