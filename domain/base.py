@@ -114,7 +114,18 @@ class SupportAggregate(Aggregate):
                            tenant=tenant, ref=ref, prev_hash=GENESIS, **fields)
 
     def record(self, event_class: type, *, now: datetime, **fields: Any) -> None:
-        """Triggers `event_class` at `now`, linked to the previous event."""
+        """Triggers `event_class` at `now`, linked to the previous event.
+
+        Raises InvalidArgumentError if `now` is before the aggregate's last event: an
+        aggregate's history never runs backwards, so replay and as-of stay meaningful.
+        """
+        at = utc(now)
+        if self.modified_on is not None and at < self.modified_on:
+            from domain.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                f"{self.ref} last changed at {self.modified_on.isoformat()}; a command "
+                f"at {at.isoformat()} would rewrite its past")
         self.trigger_event(event_class, timestamp=utc(now), customer=self.customer,
                            tenant=self.tenant, ref=self.ref,
                            prev_hash=self.chain_head, **fields)

@@ -24,6 +24,12 @@ TIMER_KINDS = ("sla_breach", "auto_close_solved", "auto_close_silent", "ban_expi
                "month_rollover")
 
 
+def later(due: datetime, aggregate: Any) -> datetime:
+    """A timer fired late records at the aggregate's last change if that came after the
+    due time (history never runs backwards); the due time itself is in the event."""
+    return max(due, aggregate.modified_on)
+
+
 class TimerHandlers:
     """Mixed into the desk's handlers: `fire(kind, subject, timer_id, now)`."""
 
@@ -41,7 +47,8 @@ class TimerHandlers:
         due = datetime.fromisoformat(ticket.sla["due_at"])
         if now < due:
             return []
-        ticket.record(Ticket.SlaBreached, now=due, target=ticket.sla["target"], due_at=due,
+        ticket.record(Ticket.SlaBreached, now=later(due, ticket), target=ticket.sla["target"],
+                      due_at=due,
                       calendar_id=ticket.sla["calendar_id"],
                       calendar_version=ticket.sla["calendar_version"],
                       clock_mode=ticket.sla["clock_mode"], timer_id=timer_id)
@@ -52,7 +59,8 @@ class TimerHandlers:
         ticket = self.desk.load(Ticket, Ticket.id_for(subject))
         if ticket is None or ticket.status != "solved":
             return []
-        ticket.record(Ticket.Closed, now=now, reason="solved_inactive", timer_id=timer_id)
+        ticket.record(Ticket.Closed, now=later(now, ticket), reason="solved_inactive",
+                      timer_id=timer_id)
         return [ticket]
 
     def _timer_auto_close_silent(self: Any, subject: str, timer_id: str,
@@ -60,7 +68,7 @@ class TimerHandlers:
         ticket = self.desk.load(Ticket, Ticket.id_for(subject))
         if ticket is None or ticket.status != "waiting_on_customer":
             return []
-        ticket.record(Ticket.Closed, now=now, reason="customer_silent_30_days",
+        ticket.record(Ticket.Closed, now=later(now, ticket), reason="customer_silent_30_days",
                       timer_id=timer_id)
         return [ticket]
 
@@ -69,7 +77,7 @@ class TimerHandlers:
         if record is None or record.active is None or record.active["until"] is None \
                 or record.active["until"] > now:
             return []
-        record.record(Ban.Expired, now=now, timer_id=timer_id)
+        record.record(Ban.Expired, now=later(now, record), timer_id=timer_id)
         return [record]
 
     def _timer_support_period_end(self: Any, subject: str, timer_id: str,
@@ -79,7 +87,8 @@ class TimerHandlers:
         lic = customer.licenses.get(license_id) if customer else None
         if lic is None or lic["ended"] or lic["ends_at"] > now:
             return []
-        customer.record(Customer.SupportPeriodEnded, now=now, license=license_id,
+        customer.record(Customer.SupportPeriodEnded, now=later(now, customer),
+                        license=license_id,
                         timer_id=timer_id)
         return [customer]
 
@@ -88,7 +97,7 @@ class TimerHandlers:
         sub = self.desk.load(Subscription, Subscription.id_for(subject))
         if sub is None or sub.status == "expired" or sub.ends_at > now:
             return []
-        sub.record(Subscription.Expired, now=now, timer_id=timer_id)
+        sub.record(Subscription.Expired, now=later(now, sub), timer_id=timer_id)
         return [sub]
 
     def _timer_dispute_overdue(self: Any, subject: str, timer_id: str,
@@ -97,7 +106,7 @@ class TimerHandlers:
         if dispute is None or dispute.status != "open" or dispute.overdue \
                 or dispute.due_at > now:
             return []
-        dispute.record(Dispute.ReviewOverdue, now=now, due_at=dispute.due_at,
+        dispute.record(Dispute.ReviewOverdue, now=later(now, dispute), due_at=dispute.due_at,
                        timer_id=timer_id)
         return [dispute]
 
@@ -111,6 +120,6 @@ class TimerHandlers:
         if getattr(customer, "rolled_over_to", None) == month or month in customer.usage:
             return []
         plan = self.entitlement(customer, profile, now)
-        customer.record(Customer.MonthRolledOver, now=now, month=month,
+        customer.record(Customer.MonthRolledOver, now=later(now, customer), month=month,
                         free_limit=plan.get("free_modifications", 0), timer_id=timer_id)
         return [customer]
