@@ -264,3 +264,40 @@ def test_r_dsp_1_r_dsp_3_upheld_dispute_compensates_r_crd_3_in_credits_not_money
     assert desk.load(Dispute, Dispute.id_for("d1")).status == "upheld"
     assert rejected(desk, "resolve_dispute", 60, dispute="d1", agent="m1",
                     outcome="rejected", reason="again") == "invalid_transition"
+
+
+def test_r_pay_3_insales_refunds_answer_in_24h_and_complaints_in_7_business_days():
+    """R-PAY-3, R-SLA-1: refund requests get a 24 h target (weekends not counted),
+    complaints 7 business days on the administrative calendar."""
+    desk = desk_for("insales")
+    run(desk, "register_customer", customer="c1", email="c1@example.com")
+    friday = 4 * DAY  # 2026-03-06 09:00 +04:00 is a Friday
+    for name, category in (("r1", "refund"), ("k1", "complaint")):
+        run(desk, "open_ticket", friday, customer="c1", ticket=name,
+            department="consultation", channel="helpdesk", subject="x", category=category)
+    refund = ticket(desk, "r1").sla
+    complaint = ticket(desk, "k1").sla
+    # Friday 08:00 Moscow + 24 counted hours skips Saturday, Sunday and Monday 9 March
+    # (Women's Day, moved off Sunday 8 March): Tuesday 08:00.
+    assert datetime.fromisoformat(refund["due_at"]) == datetime.fromisoformat(
+        "2026-03-10T08:00:00+03:00")
+    assert complaint["target"] == "7 business days"
+    assert complaint["calendar_id"] == "insales-admin"
+
+
+def test_r_tkt_4_a_profile_may_change_the_auto_close_days():
+    """R-TKT-4 decision: the 7 days are the default; a profile version may say 3."""
+    from domain.desk import SupportDesk
+    from domain.policy.profile import PolicyProfile, builtin_profile
+
+    data = dict(builtin_profile("imagecms").data)
+    data["version"] = 2
+    data["tickets"] = {**data["tickets"], "auto_close_solved_days": 3}
+    desk = SupportDesk(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    desk.adopt(PolicyProfile.from_data(data), T0)
+    run(desk, "register_customer", customer="c1", email="c1@example.com")
+    run(desk, "open_ticket", customer="c1", ticket="t1", department="consultation",
+        channel="helpdesk", subject="x")
+    run(desk, "solve_ticket", 10, ticket="t1", agent="a1")
+    solved = [e for e in desk.events.get(Ticket.id_for("t1")) if isinstance(e, Ticket.Solved)]
+    assert solved[0].auto_close_at == T0 + timedelta(minutes=10, days=3)
