@@ -3,30 +3,261 @@
 Each poll's batch is folded in memory and written in ONE PostgreSQL transaction together
 with the next offset of every partition it read (architecture decision 2). On start and
 on every partition assignment it seeks to the offsets stored in PostgreSQL; Kafka's own
-committed offsets are never read. An event whose aggregate version was already applied
-(the relay may publish twice) is skipped. An event that cannot be folded is quarantined
-with its reason in the same transaction and the projector goes on: nothing is dropped
-silently, and a failing database stops the loop rather than skipping.
+committed offsets are never read (in group mode they are written after each batch, for
+tooling only). Inside the transaction it first locks the batch's partitions, then drops
+records below the stored offset (another member already wrote them during a rebalance)
+and skips events whose aggregate version was already applied (the relay may publish
+twice). An event that cannot be folded (undecodable, unknown type, a fold that raises in
+Python or in the database) is quarantined in the same transaction, and the later events
+of its aggregate are parked behind it so folds never run out of order; after the commit
+it goes to the dead-letter topic. The loop goes on; a failing database stops it.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+import random
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+from psycopg.types.json import Jsonb
 
 from consumers.envelope import Envelope, EnvelopeError
 from consumers.faults import NO_FAULTS, FaultSwitch
-from projections.changes import apply_changes, changes_for
+from domain.errors import SupportlogError
+from projections.changes import Change, apply_changes, changes_for, is_known
 
 log = logging.getLogger(__name__)
 
+#: Database errors a fold's rows can cause (a NULL where a column needs a value, a
+#: type mismatch, a missing column): the event is quarantined, not the batch.
+FOLD_SQL_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError,
+                   psycopg.errors.ProgrammingError)
+_MAX_ATTEMPTS = 5
+
+
+class ProjectorConflictError(SupportlogError):
+    """Raised when a batch keeps deadlocking with a concurrent writer."""
+
+    code = "conflict"
+    retriable = True
+
+
+# --- what one record is, and what to do with it ----------------------------------------
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record as the projector keeps it (also rebuilt from the quarantine)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, record: Any) -> Record:
+        """Returns the projector's copy of a kafka-python ConsumerRecord."""
+        return cls(record.topic, record.partition, record.offset, record.key,
+                   record.value or b"", list(record.headers or []))
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode("utf-8", "replace")
+        return None
+
+    def headers_json(self) -> list[list[str]]:
+        """Returns the headers as [name, base64 value] pairs, byte for byte."""
+        return [[k, base64.b64encode(v or b"").decode()] for k, v in self.headers]
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A record with its decoded envelope, or the reason it could not be decoded."""
+
+    record: Record
+    envelope: Envelope | None
+    error: str | None = None
+
+    @classmethod
+    def decode(cls, record: Record) -> Incoming:
+        try:
+            return cls(record, Envelope.decode(record.value))
+        except EnvelopeError as e:
+            return cls(record, None, str(e))
+
+
+@dataclass(frozen=True)
+class Apply:
+    """Fold this event: write its changes and advance its aggregate's applied version."""
+
+    item: Incoming
+    changes: list[Change]
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Ignore this event: its aggregate version is applied (or already quarantined)."""
+
+    item: Incoming
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """Keep this record aside with the reason; its aggregate's later events wait."""
+
+    item: Incoming
+    reason: str
+
+
+Step = Apply | Skip | Quarantine
+
+
+def plan_batch(items: Iterable[Incoming], applied: dict[str, int],
+               quarantined: dict[str, set[int]]) -> list[Step]:
+    """Returns what to do with each item, in order. Pure: no I/O.
+
+    `applied` is the highest applied version per aggregate id; `quarantined` the
+    versions per aggregate waiting in the quarantine. An aggregate with any event in
+    quarantine is parked: its later events are quarantined too, so that a retry folds
+    them in order (folds set values, so folding an older event last would be wrong).
+    """
+    applied = dict(applied)
+    parked = {a for a, versions in quarantined.items() if versions}
+    steps: list[Step] = []
+    for item in items:
+        e = item.envelope
+        if e is None:
+            steps.append(Quarantine(item, item.error or "undecodable"))
+            continue
+        agg = e.aggregate_id
+        if e.aggregate_version <= applied.get(agg, 0) or \
+                e.aggregate_version in quarantined.get(agg, ()):
+            steps.append(Skip(item))
+            continue
+        if agg in parked:
+            steps.append(Quarantine(item, f"parked: an earlier event of aggregate {agg} "
+                                          "is in quarantine"))
+            continue
+        if not is_known(e.type):
+            reason = f"unknown event type {e.type!r}"
+        else:
+            try:
+                steps.append(Apply(item, changes_for(e)))
+                applied[agg] = e.aggregate_version
+                continue
+            except Exception as error:  # any fold bug: quarantined with its reason
+                reason = f"fold failed: {type(error).__name__}: {error}"
+        parked.add(agg)
+        steps.append(Quarantine(item, reason))
+    return steps
+
+
+def apply_isolated(conn: psycopg.Connection, cur: psycopg.Cursor,
+                   steps: list[Step]) -> list[Step]:
+    """Applies each event's changes in its own savepoint; returns the steps with every
+    event whose rows the database refused (and its aggregate's later events) turned
+    into quarantine. The slow path, taken only after a whole batch was refused."""
+    out: list[Step] = []
+    parked: set[str] = set()
+    for step in steps:
+        if isinstance(step, Apply):
+            agg = step.item.envelope.aggregate_id  # type: ignore[union-attr]
+            if agg in parked:
+                out.append(Quarantine(step.item, f"parked: an earlier event of aggregate "
+                                                 f"{agg} is in quarantine"))
+                continue
+            try:
+                with conn.transaction():
+                    apply_changes(cur, step.changes)
+            except FOLD_SQL_ERRORS as e:
+                parked.add(agg)
+                out.append(Quarantine(step.item, f"fold failed in the database: "
+                                                 f"{type(e).__name__}: {e}".strip()))
+                continue
+        out.append(step)
+    return out
+
+
+def lock_partitions(cur: psycopg.Cursor, partitions: Iterable[tuple[str, int]]) -> None:
+    """Serialises writers of the same partitions (a rebalance overlap, a dlq retry)
+    until the transaction ends; sorted, so two writers never deadlock on the locks."""
+    for topic, partition in sorted(set(partitions)):
+        cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"supportlog.projector:{topic}:{partition}",))
+
+
+def applied_versions(cur: psycopg.Cursor, aggregate_ids: set[str]) -> dict[str, int]:
+    """Returns the applied version of each of `aggregate_ids` that has one."""
+    if not aggregate_ids:
+        return {}
+    cur.execute("SELECT aggregate_id::text, version FROM projector_applied "
+                "WHERE aggregate_id = ANY(%s::uuid[])", (list(aggregate_ids),))
+    return {a: int(v) for a, v in cur.fetchall()}
+
+
+def quarantined_versions(cur: psycopg.Cursor, aggregate_ids: set[str]) -> dict[str, set[int]]:
+    """Returns the versions of each aggregate waiting in the quarantine (not retried)."""
+    if not aggregate_ids:
+        return {}
+    cur.execute("SELECT aggregate_id::text, aggregate_version FROM quarantine "
+                "WHERE NOT retried AND aggregate_id = ANY(%s::uuid[])",
+                (list(aggregate_ids),))
+    out: dict[str, set[int]] = {}
+    for agg, version in cur.fetchall():
+        out.setdefault(agg, set()).add(int(version) if version is not None else -1)
+    return out
+
+
+def record_applied(cur: psycopg.Cursor, steps: Iterable[Step]) -> None:
+    """Moves each applied aggregate's version forward (never back)."""
+    newest: dict[str, int] = {}
+    for step in steps:
+        if isinstance(step, Apply):
+            e = step.item.envelope
+            assert e is not None
+            newest[e.aggregate_id] = max(newest.get(e.aggregate_id, 0), e.aggregate_version)
+    if newest:
+        cur.executemany(
+            "INSERT INTO projector_applied (aggregate_id, version) VALUES (%s, %s) "
+            "ON CONFLICT (aggregate_id) DO UPDATE SET version = "
+            "GREATEST(projector_applied.version, EXCLUDED.version)",
+            sorted(newest.items()),
+        )
+
+
+def record_quarantine(cur: psycopg.Cursor, group_id: str, steps: Iterable[Step]) -> None:
+    """Inserts a quarantine row per quarantined record (once per topic/partition/offset)."""
+    rows = []
+    for step in steps:
+        if not isinstance(step, Quarantine):
+            continue
+        r, e = step.item.record, step.item.envelope
+        rows.append((r.topic, r.partition, r.offset, e.type if e else r.header("ce_type"),
+                     e.id if e else r.header("ce_id"), step.reason, r.value, group_id,
+                     e.aggregate_id if e else None, e.aggregate_version if e else None,
+                     r.key, Jsonb(r.headers_json())))
+    if rows:
+        cur.executemany(
+            'INSERT INTO quarantine (topic, partition, "offset", event_type, event_id, '
+            "reason, value, group_id, aggregate_id, aggregate_version, key, headers) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            rows,
+        )
+
+
+# --- the consumer loop ------------------------------------------------------------------
 
 @dataclass
 class BatchResult:
@@ -35,14 +266,35 @@ class BatchResult:
     records: int = 0
     applied: int = 0
     skipped: int = 0
+    stale: int = 0
     quarantined: int = 0
+    changes: int = 0
+    partitions: dict[int, int] = field(default_factory=dict)
+
+    def add(self, steps: list[Step]) -> None:
+        for step in steps:
+            if isinstance(step, Apply):
+                self.applied += 1
+                self.changes += len(step.changes)
+            elif isinstance(step, Skip):
+                self.skipped += 1
+            else:
+                self.quarantined += 1
+
+
+class DeadLetterSink(Protocol):
+    """Where quarantined records go after the commit (consumers.dead_letter)."""
+
+    def publish_pending(self) -> int: ...
 
 
 class _SeekOnAssign(ConsumerRebalanceListener):
     """Seeks newly assigned partitions to the offsets stored in PostgreSQL.
 
-    Callbacks run inside `poll()`, on the consumer's thread, so they may use the
-    projector's connection; they return promptly (one small query).
+    kafka-python runs these callbacks on its network thread, possibly while the loop
+    is writing a batch: the projector's lock makes the offset query wait for that
+    batch's commit (milliseconds), so the seek lands after what it wrote. They must
+    return promptly, since heartbeats wait on the same thread.
     """
 
     def __init__(self, projector: Projector):
@@ -50,9 +302,16 @@ class _SeekOnAssign(ConsumerRebalanceListener):
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         """Nothing to save: offsets are written with each batch's rows."""
+        # replaced, not changed in place: another thread may be reading it
+        self.projector.assigned = self.projector.assigned - {tp.partition for tp in revoked}
+        if revoked:
+            log.info("partitions revoked", extra={
+                "partitions": sorted(tp.partition for tp in revoked)})
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        self.projector.seek_to_stored(list(assigned))
+        offsets = self.projector.seek_to_stored(list(assigned))
+        self.projector.assigned = self.projector.assigned | {tp.partition for tp in assigned}
+        log.info("partitions assigned", extra={"offsets": offsets})
 
 
 class Projector:
@@ -60,13 +319,22 @@ class Projector:
 
     def __init__(self, conn: psycopg.Connection, consumer: KafkaConsumer, topic: str,
                  group_id: str, faults: FaultSwitch = NO_FAULTS,
-                 on_quarantine: Callable[[Any, str], None] | None = None):
+                 on_quarantine: Callable[[Any, str], None] | None = None,
+                 dead_letters: DeadLetterSink | None = None):
         self.conn = conn
         self.consumer = consumer
         self.topic = topic
         self.group_id = group_id
         self.faults = faults
         self.on_quarantine = on_quarantine
+        self.dead_letters = dead_letters
+        self.in_group = False
+        #: The partitions this projector reads now (kept up to date on rebalances).
+        self.assigned: set[int] = set()
+        # Serialises use of `conn` between the loop and the rebalance callbacks, which
+        # run on the Kafka client's network thread. Never held while polling: the
+        # network thread may be the one waiting for it.
+        self._db = threading.RLock()
 
     # --- assignment -------------------------------------------------------------------
 
@@ -76,27 +344,31 @@ class Projector:
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         self.consumer.assign(tps)
         self.seek_to_stored(tps)
+        self.assigned = {tp.partition for tp in tps}
 
     def subscribe(self) -> None:
         """Joins the consumer group; partitions are sought on every assignment."""
+        self.in_group = True
         self.consumer.subscribe([self.topic], listener=_SeekOnAssign(self))
 
     def stored_offsets(self) -> dict[int, int]:
         """Returns the next offset to read per partition, as stored with the rows."""
-        rows = self.conn.execute(
-            "SELECT partition, next_offset FROM projector_offsets "
-            "WHERE group_id = %s AND topic = %s", (self.group_id, self.topic),
-        ).fetchall()
-        self.conn.commit()
+        with self._db, self.conn.transaction():
+            rows = self.conn.execute(
+                "SELECT partition, next_offset FROM projector_offsets "
+                "WHERE group_id = %s AND topic = %s", (self.group_id, self.topic),
+            ).fetchall()
         return {int(p): int(o) for p, o in rows}
 
-    def seek_to_stored(self, tps: list[TopicPartition]) -> None:
+    def seek_to_stored(self, tps: list[TopicPartition]) -> dict[int, int]:
+        """Seeks each partition to its stored offset (or the beginning); returns them."""
         stored = self.stored_offsets()
         for tp in tps:
             if tp.partition in stored:
                 self.consumer.seek(tp, stored[tp.partition])
             else:
                 self.consumer.seek_to_beginning(tp)
+        return {tp.partition: stored.get(tp.partition, 0) for tp in tps}
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -108,82 +380,107 @@ class Projector:
         return self.write_batch(batch)
 
     def write_batch(self, batch: dict[TopicPartition, list[Any]]) -> BatchResult:
-        """Folds `batch` and writes rows, applied versions and offsets in one transaction."""
-        result = BatchResult()
-        decoded: list[tuple[Any, Envelope | None, str | None]] = []
-        for records in batch.values():
-            for record in records:
-                result.records += 1
-                try:
-                    decoded.append((record, Envelope.decode(record.value), None))
-                except EnvelopeError as e:
-                    decoded.append((record, None, str(e)))
-        aggregate_ids = {e.aggregate_id for _, e, _ in decoded if e is not None}
-        applied = self._applied_versions(aggregate_ids)
-        changes: list[Any] = []
-        newly_applied: dict[str, int] = {}
-        quarantined: list[tuple[Any, Envelope | None, str]] = []
-        for record, envelope, error in decoded:
-            if envelope is None:
-                quarantined.append((record, None, error or "undecodable"))
-                continue
-            if envelope.aggregate_version <= applied.get(envelope.aggregate_id, 0):
-                result.skipped += 1
-                continue
+        """Folds `batch` and writes rows, applied versions, quarantine and offsets in one
+        transaction. A deadlock with a concurrent writer retries the whole batch."""
+        items = [Incoming.decode(Record.of(r)) for records in batch.values() for r in records]
+        for attempt in range(_MAX_ATTEMPTS):
             try:
-                changes.extend(changes_for(envelope))
-            except Exception as e:  # a fold that raises: quarantine, keep going
-                quarantined.append((record, envelope, f"fold failed: {type(e).__name__}: {e}"))
-                continue
-            applied[envelope.aggregate_id] = envelope.aggregate_version
-            newly_applied[envelope.aggregate_id] = envelope.aggregate_version
-            result.applied += 1
-        offsets = {tp.partition: records[-1].offset + 1 for tp, records in batch.items()
-                   if records}
-        self.faults.reached("projector.before_commit")
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            apply_changes(cur, changes)
-            if newly_applied:
-                cur.executemany(
-                    "INSERT INTO projector_applied (aggregate_id, version) VALUES (%s, %s) "
-                    "ON CONFLICT (aggregate_id) DO UPDATE SET version = "
-                    "GREATEST(projector_applied.version, EXCLUDED.version)",
-                    list(newly_applied.items()),
-                )
-            for record, envelope, reason in quarantined:
-                cur.execute(
-                    "INSERT INTO quarantine (topic, partition, \"offset\", event_type, "
-                    "event_id, reason, value) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT DO NOTHING",
-                    (record.topic, record.partition, record.offset,
-                     envelope.type if envelope else None, envelope.id if envelope else None,
-                     reason, record.value),
-                )
-            cur.executemany(
-                "INSERT INTO projector_offsets (group_id, topic, partition, next_offset) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (group_id, topic, partition) DO UPDATE "
-                "SET next_offset = GREATEST(projector_offsets.next_offset, "
-                "EXCLUDED.next_offset)",
-                [(self.group_id, self.topic, p, o) for p, o in offsets.items()],
-            )
+                try:
+                    result, quarantined = self._write(items, isolate=False)
+                except FOLD_SQL_ERRORS as e:
+                    log.warning("batch refused by the database; folding event by event",
+                                extra={"error": f"{type(e).__name__}: {e}"})
+                    result, quarantined = self._write(items, isolate=True)
+                break
+            except psycopg.errors.TransactionRollback as e:  # deadlock, serialization
+                log.warning("batch conflicted; retrying", extra={"error": str(e)})
+                time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
+        else:
+            raise ProjectorConflictError(
+                f"batch still conflicting after {_MAX_ATTEMPTS} attempts")
         self.faults.reached("projector.after_commit")
-        for record, _envelope, reason in quarantined:
-            log.warning("quarantined %s/%s@%s: %s", record.topic, record.partition,
-                        record.offset, reason)
-            if self.on_quarantine:
-                self.on_quarantine(record, reason)
-        result.quarantined = len(quarantined)
+        self._after_commit(result, quarantined)
         return result
 
-    def _applied_versions(self, aggregate_ids: set[str]) -> dict[str, int]:
-        if not aggregate_ids:
-            return {}
-        rows = self.conn.execute(
-            "SELECT aggregate_id::text, version FROM projector_applied "
-            "WHERE aggregate_id = ANY(%s::uuid[])", (list(aggregate_ids),),
-        ).fetchall()
-        self.conn.commit()
-        return {a: int(v) for a, v in rows}
+    def _write(self, items: list[Incoming], isolate: bool
+               ) -> tuple[BatchResult, list[Quarantine]]:
+        result = BatchResult(records=len(items))
+        with self._db, self.conn.transaction(), self.conn.cursor() as cur:
+            lock_partitions(cur, {(i.record.topic, i.record.partition) for i in items})
+            cur.execute("SELECT partition, next_offset FROM projector_offsets "
+                        "WHERE group_id = %s AND topic = %s", (self.group_id, self.topic))
+            stored = {int(p): int(o) for p, o in cur.fetchall()}
+            fresh = [i for i in items if i.record.offset >= stored.get(i.record.partition, 0)]
+            result.stale = len(items) - len(fresh)
+            ids = {i.envelope.aggregate_id for i in fresh if i.envelope is not None}
+            steps = plan_batch(fresh, applied_versions(cur, ids),
+                               quarantined_versions(cur, ids))
+            if isolate:
+                steps = apply_isolated(self.conn, cur, steps)
+            else:
+                apply_changes(cur, [c for s in steps if isinstance(s, Apply)
+                                    for c in s.changes])
+            record_applied(cur, steps)
+            record_quarantine(cur, self.group_id, steps)
+            self._record_positions(cur, items, fresh, result)
+            result.add(steps)
+            self.faults.reached("projector.before_commit")
+        return result, [s for s in steps if isinstance(s, Quarantine)]
+
+    def _record_positions(self, cur: psycopg.Cursor, items: list[Incoming],
+                          fresh: list[Incoming], result: BatchResult) -> None:
+        offsets: dict[int, int] = {}
+        for item in items:
+            p = item.record.partition
+            offsets[p] = max(offsets.get(p, 0), item.record.offset + 1)
+        positions: dict[int, int] = {}
+        for item in fresh:
+            if item.envelope is not None:
+                p = item.record.partition
+                positions[p] = max(positions.get(p, 0), item.envelope.position)
+        result.partitions = offsets
+        cur.executemany(
+            "INSERT INTO projector_offsets (group_id, topic, partition, next_offset) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (group_id, topic, partition) DO UPDATE "
+            "SET next_offset = GREATEST(projector_offsets.next_offset, "
+            "EXCLUDED.next_offset)",
+            [(self.group_id, self.topic, p, o) for p, o in sorted(offsets.items())],
+        )
+        if positions:
+            cur.executemany(
+                "INSERT INTO projector_positions (group_id, topic, partition, position) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (group_id, topic, partition) DO UPDATE "
+                "SET position = GREATEST(projector_positions.position, EXCLUDED.position)",
+                [(self.group_id, self.topic, p, o) for p, o in sorted(positions.items())],
+            )
+
+    def _after_commit(self, result: BatchResult, quarantined: list[Quarantine]) -> None:
+        log.info("batch written", extra={"batch": asdict(result)})
+        for step in quarantined:
+            r = step.item.record
+            log.warning("quarantined", extra={
+                "topic": r.topic, "partition": r.partition, "offset": r.offset,
+                "reason": step.reason})
+            if self.on_quarantine:
+                self.on_quarantine(r, step.reason)
+        if quarantined and self.dead_letters is not None:
+            self.dead_letters.publish_pending()
+        if self.in_group:
+            self._commit_to_kafka(result.partitions)
+
+    def _commit_to_kafka(self, offsets: dict[int, int]) -> None:
+        """Mirrors the stored offsets to Kafka for tooling (consumer-group lag); never
+        read back, so a failed commit changes nothing and is only logged."""
+        def done(_offsets: Any, response: Any) -> None:
+            if isinstance(response, Exception):
+                log.debug("offset mirror to Kafka failed: %s", response)
+
+        try:
+            self.consumer.commit_async(
+                {TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1)
+                 for p, o in offsets.items()}, callback=done)
+        except KafkaError as e:  # e.g. mid-rebalance: the next batch mirrors again
+            log.debug("offset mirror to Kafka skipped: %s", e)
 
     def lag(self) -> int:
         """Returns how many produced records this projector has not yet written.
@@ -191,13 +488,13 @@ class Projector:
         It compares the relay's recorded produce offsets with the stored consumed
         offsets, both in PostgreSQL, so it never asks the broker for end offsets.
         """
-        row = self.conn.execute(
-            "SELECT COALESCE(SUM(r.next_offset - COALESCE(p.next_offset, 0)), 0) "
-            "FROM relay_partition_offsets r LEFT JOIN projector_offsets p "
-            "ON p.topic = r.topic AND p.partition = r.partition AND p.group_id = %s "
-            "WHERE r.topic = %s", (self.group_id, self.topic),
-        ).fetchone()
-        self.conn.commit()
+        with self._db, self.conn.transaction():
+            row = self.conn.execute(
+                "SELECT COALESCE(SUM(GREATEST(r.next_offset - COALESCE(p.next_offset, 0), 0)),"
+                " 0) FROM relay_partition_offsets r LEFT JOIN projector_offsets p "
+                "ON p.topic = r.topic AND p.partition = r.partition AND p.group_id = %s "
+                "WHERE r.topic = %s", (self.group_id, self.topic),
+            ).fetchone()
         return int(row[0]) if row else 0
 
     def run(self, stop: threading.Event, timeout_ms: int = 200) -> None:

@@ -3,23 +3,48 @@
 At least once, never skipped: it publishes a batch, waits for the broker to acknowledge
 every record, and only then records the last published notification id in PostgreSQL.
 A crash between the two re-publishes the batch on restart; consumers skip what they
-have applied. Every record is keyed by customer (architecture decision 4). It also
-records the next offset it produced to in each partition, so a reader can tell when a
-consumer has caught up without asking the broker for end offsets.
+have applied. Every record is keyed by customer (architecture decision 4). In the same
+transaction as the position it records the next offset it produced to in each partition
+(so a reader can tell when a consumer has caught up without asking the broker for end
+offsets) and extends the log-wide hash chain (R-AUD-3, `consumers.log_chain`).
+
+It can be moved back (`rewind_to`, `supportlog relay --from`), and when it starts to run
+it refills a topic that lost what it had published (a restarted embedded broker, a
+replaced cluster), judged by the broker's high-water marks. It never moves forward past
+events it has not published.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from consumers.envelope import Envelope
 from consumers.faults import NO_FAULTS, FaultSwitch
+from consumers.kafka_config import BrokerUnavailableError
+from consumers.log_chain import (
+    CHECKPOINT_EVERY,
+    ChainState,
+    chain_over,
+    read_head,
+    write_chain,
+)
+from consumers.topic_reader import high_water_marks
 from domain.desk import SupportDesk
+from domain.errors import InvalidArgumentError
+
+log = logging.getLogger(__name__)
+
+_UPSERT_POSITION = (
+    "INSERT INTO relay_position (topic, notification_id) VALUES (%s, %s) "
+    "ON CONFLICT (topic) DO UPDATE SET notification_id = EXCLUDED.notification_id")
 
 
 @dataclass
@@ -35,13 +60,17 @@ class Relay:
     """Publishes stored events to `topic`, keyed by customer, from the stored position."""
 
     def __init__(self, desk: SupportDesk, conn: psycopg.Connection, producer: KafkaProducer,
-                 topic: str, batch_size: int = 500, faults: FaultSwitch = NO_FAULTS):
+                 topic: str, batch_size: int = 500, faults: FaultSwitch = NO_FAULTS,
+                 checkpoint_every: int = CHECKPOINT_EVERY):
         self.desk = desk
         self.conn = conn
         self.producer = producer
         self.topic = topic
         self.batch_size = batch_size
         self.faults = faults
+        self.checkpoint_every = checkpoint_every
+
+    # --- positions --------------------------------------------------------------------
 
     def position(self) -> int:
         """Returns the last notification id acknowledged by the broker (0 if none)."""
@@ -52,30 +81,125 @@ class Relay:
         return int(row[0]) if row else 0
 
     def set_position(self, position: int) -> None:
-        """Moves the position, backwards too (`relay --from`): republishing is safe."""
+        """Stores `position` as is. Prefer `rewind_to`, which refuses to skip events."""
         with self.conn.transaction():
-            self.conn.execute(
-                "INSERT INTO relay_position (topic, notification_id) VALUES (%s, %s) "
-                "ON CONFLICT (topic) DO UPDATE SET notification_id = EXCLUDED.notification_id",
-                (self.topic, position),
-            )
+            self.conn.execute(_UPSERT_POSITION, (self.topic, position))
+
+    def rewind_to(self, position: int) -> int:
+        """Moves back so that every event after `position` is published again; returns the
+        position it moved from. Raises InvalidArgumentError for a position ahead of the
+        relay's, since moving forward would skip events."""
+        current = self.position()
+        if position < 0 or position > current:
+            raise InvalidArgumentError(
+                f"the relay can only move back: it is at position {current}, "
+                f"asked for {position}")
+        self.set_position(position)
+        log.info("relay rewound", extra={
+            "topic": self.topic, "from_position": current, "to_position": position})
+        return current
 
     def head(self) -> int:
         """Returns the store's highest notification id (0 for an empty store)."""
         return self.desk.recorder.max_notification_id() or 0
 
+    def produced_offsets(self) -> dict[int, int]:
+        """Returns the next offset this relay recorded producing to, per partition."""
+        rows = self.conn.execute(
+            "SELECT partition, next_offset FROM relay_partition_offsets WHERE topic = %s",
+            (self.topic,)).fetchall()
+        self.conn.commit()
+        return {int(p): int(o) for p, o in rows}
+
+    # --- refill -----------------------------------------------------------------------
+
+    def topic_loss(self, high_water: dict[int, int]) -> str | None:
+        """Returns why the topic no longer holds what this relay published, or None.
+
+        `high_water` is each partition's high-water mark as the broker reports it
+        (`consumers.topic_reader.high_water_marks`). A partition whose mark is below the
+        offset the relay recorded producing to has lost records; a topic with no record
+        at all while the relay's position is past zero has lost everything.
+        """
+        if self.position() == 0:
+            return None
+        if not any(high_water.values()):
+            return "the topic is empty but the relay's position is past zero"
+        behind = sorted(p for p, produced in self.produced_offsets().items()
+                        if high_water.get(p, 0) < produced)
+        if behind:
+            return f"partition(s) {behind} hold fewer records than the relay produced"
+        return None
+
+    def refill(self, reason: str) -> None:
+        """Republishes from the start of the store: position 0, produced offsets cleared,
+        in one transaction. The log-wide chain stays: it describes the store."""
+        with self.conn.transaction():
+            self.conn.execute(_UPSERT_POSITION, (self.topic, 0))
+            self.conn.execute("DELETE FROM relay_partition_offsets WHERE topic = %s",
+                              (self.topic,))
+        log.warning("relay refills the topic from position 0", extra={
+            "topic": self.topic, "reason": reason})
+
+    def refill_if_lost(self, high_water: dict[int, int]) -> bool:
+        """Refills the topic if it lost what the relay published; returns whether it did."""
+        reason = self.topic_loss(high_water)
+        if reason is None:
+            return False
+        self.refill(reason)
+        return True
+
+    # --- publishing -------------------------------------------------------------------
+
     def pump_once(self) -> int:
-        """Publishes one batch after the stored position; returns how many events."""
+        """Publishes one batch after the stored position; returns how many events.
+
+        At least once: after a crash an event may be published twice, never skipped.
+        """
+        started = time.monotonic()
         start = self.position()
+        chain = read_head(self.conn)
+        if chain.position < start:
+            chain = self._catch_up_chain(chain, start)
         notifications = self.desk.recorder.select_notifications(
             start, self.batch_size, inclusive_of_start=False
         )
         if not notifications:
             return 0
+        links: list[tuple[int, str]] = []
+        try:
+            next_offsets = self._produce(notifications, links)
+        except KafkaError as e:
+            raise BrokerUnavailableError(
+                f"the broker did not acknowledge the batch after position {start}: {e}"
+            ) from e
+        self.faults.reached("relay.after_produce")
+        after = chain_over(chain, links)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute(_UPSERT_POSITION, (self.topic, notifications[-1].id))
+            cur.executemany(
+                "INSERT INTO relay_partition_offsets (topic, partition, next_offset) "
+                "VALUES (%s, %s, %s) ON CONFLICT (topic, partition) DO UPDATE SET "
+                "next_offset = GREATEST(relay_partition_offsets.next_offset, "
+                "EXCLUDED.next_offset)",
+                [(self.topic, p, o) for p, o in next_offsets.items()],
+            )
+            write_chain(cur, chain, after, self.checkpoint_every)
+        self.faults.reached("relay.after_commit")
+        log.info("batch published", extra={
+            "topic": self.topic, "events": len(notifications),
+            "first_position": notifications[0].id, "position": notifications[-1].id,
+            "ms": round((time.monotonic() - started) * 1000, 1)})
+        return len(notifications)
+
+    def _produce(self, notifications: list, links: list[tuple[int, str]]) -> dict[int, int]:
+        """Sends the batch, waits until the broker acknowledged every record, and returns
+        the next offset produced to in each partition; appends each event's chain link."""
         futures = []
         for notification in notifications:
             event = self.desk.mapper.to_domain_event(notification)
             envelope = Envelope.from_event(event, notification.id)
+            links.append((notification.id, envelope.hash))
             futures.append(self.producer.send(
                 self.topic, key=envelope.key(), value=envelope.encode(),
                 headers=envelope.headers(),
@@ -88,23 +212,22 @@ class Relay:
             next_offsets[metadata.partition] = max(
                 next_offsets.get(metadata.partition, 0), metadata.offset + 1
             )
-        self.faults.reached("relay.after_produce")
-        with self.conn.transaction():
-            self.conn.execute(
-                "INSERT INTO relay_position (topic, notification_id) VALUES (%s, %s) "
-                "ON CONFLICT (topic) DO UPDATE SET notification_id = EXCLUDED.notification_id",
-                (self.topic, notifications[-1].id),
-            )
-            with self.conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO relay_partition_offsets (topic, partition, next_offset) "
-                    "VALUES (%s, %s, %s) ON CONFLICT (topic, partition) DO UPDATE SET "
-                    "next_offset = GREATEST(relay_partition_offsets.next_offset, "
-                    "EXCLUDED.next_offset)",
-                    [(self.topic, p, o) for p, o in next_offsets.items()],
-                )
-        self.faults.reached("relay.after_commit")
-        return len(notifications)
+        return next_offsets
+
+    def _catch_up_chain(self, chain: ChainState, upto: int) -> ChainState:
+        """Chains events that were published before the chain existed (an older relay),
+        up to `upto`, without publishing them; returns the new head."""
+        while chain.position < upto:
+            page = self.desk.recorder.select_notifications(
+                chain.position, self.batch_size, stop=upto, inclusive_of_start=False)
+            if not page:
+                break
+            after = chain_over(chain, ((n.id, self.desk.mapper.to_domain_event(n).hash)
+                                       for n in page))
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                write_chain(cur, chain, after, self.checkpoint_every)
+            chain = after
+        return chain
 
     def pump(self, progress: Callable[[int], None] | None = None) -> RelayStats:
         """Publishes until the stored position reaches the store's head."""
@@ -120,8 +243,22 @@ class Relay:
         stats.position = self.position()
         return stats
 
+    def refill_if_topic_lost(self) -> bool:
+        """Asks the broker how far the topic goes and refills it if it lost what the relay
+        published (`topic_loss`); returns whether it did. Nothing to check at position 0."""
+        if self.position() == 0:
+            return False
+        bootstrap = self.producer.config["bootstrap_servers"]
+        return self.refill_if_lost(high_water_marks(bootstrap, self.topic))
+
     def run(self, stop: threading.Event, idle_wait_s: float = 0.1) -> None:
-        """Relays until `stop` is set; finishes the batch in hand before returning."""
+        """Refills the topic if it lost what was published, then relays until `stop` is
+        set; finishes the batch in hand before returning."""
+        refilled = self.refill_if_topic_lost()
+        log.info("relay started", extra={
+            "topic": self.topic, "position": self.position(), "store_head": self.head(),
+            "refilled": refilled, "batch_size": self.batch_size})
         while not stop.is_set():
             if self.pump_once() == 0:
                 stop.wait(idle_wait_s)
+        log.info("relay stopped", extra={"topic": self.topic, "position": self.position()})

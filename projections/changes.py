@@ -4,10 +4,18 @@ A fold is pure: from one event envelope it returns `Upsert`s and `Delete`s. Beca
 events carry their decisions (balances after, counters after, due times), the changes
 set values rather than add to them, so folding an event twice gives the same rows.
 The projector applies a whole batch's changes in one transaction.
+
+Every module of the `projections` package registers its folds when imported;
+`load_folds()` imports them all, so a caller that imported only this module still
+folds with every projection. An event type with no fold must be declared with
+`not_projected(type, reason)`: the projector quarantines a type that is neither.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +61,33 @@ Fold = Callable[[Any], Iterable[Change]]
 #: Folds by event type name. Several projections may fold the same event type.
 FOLDS: dict[str, list[Fold]] = {}
 
+#: Event types deliberately not projected, with the reason.
+NOT_PROJECTED: dict[str, str] = {}
+
+_loaded = False
+
+
+def load_folds() -> None:
+    """Imports every module of the `projections` package once, registering its folds."""
+    global _loaded
+    if _loaded:
+        return
+    package = importlib.import_module("projections")
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"projections.{module.name}")
+    _loaded = True
+
+
+def not_projected(event_type: str, reason: str) -> None:
+    """Declares that `event_type` has no fold on purpose, and why."""
+    NOT_PROJECTED[event_type] = reason
+
+
+def is_known(event_type: str) -> bool:
+    """True if `event_type` has a fold or is declared not projected."""
+    load_folds()
+    return event_type in FOLDS or event_type in NOT_PROJECTED
+
 
 def folds(*event_types: str) -> Callable[[Fold], Fold]:
     """Registers a fold for the given event types."""
@@ -67,69 +102,145 @@ def folds(*event_types: str) -> Callable[[Fold], Fold]:
 
 def changes_for(envelope: Any) -> list[Change]:
     """Returns every projection's changes for one event, in registration order."""
+    load_folds()
     out: list[Change] = []
     for fold in FOLDS.get(envelope.type, ()):
         out.extend(fold(envelope))
     return out
 
 
-def _adapt(value: Any) -> Any:
-    if isinstance(value, (dict, list)):
-        return Jsonb(value, dumps=lambda v: orjson.dumps(v).decode())
-    return value
+#: Column types per connection and table, read from the catalog on first use.
+_TYPES: weakref.WeakKeyDictionary[Any, dict[tuple[str | None, str], dict[str, str]]] = \
+    weakref.WeakKeyDictionary()
+_JSON_TYPES = {"json", "jsonb"}
 
 
-def _statement(change: Change, schema: str | None) -> tuple[sql.Composed, list[Any]]:
-    table = sql.Identifier(schema, change.table) if schema else sql.Identifier(change.table)
-    if isinstance(change, Delete):
-        where = sql.SQL(" AND ").join(
-            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key
-        )
-        return sql.SQL("DELETE FROM {} WHERE {}").format(table, where), list(change.key.values())
-    if isinstance(change, Update):
-        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c))
-                                  for c in change.values)
-        where = sql.SQL(" AND ").join(
-            sql.SQL("{} = %s").format(sql.Identifier(k)) for k in change.key)
-        params = [_adapt(v) for v in (*change.values.values(), *change.key.values())]
-        return sql.SQL("UPDATE {} SET {} WHERE {}").format(table, sets, where), params
-    columns = [*change.key, *change.values]
-    params = [_adapt(v) for v in (*change.key.values(), *change.values.values())]
-    insert = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO ").format(
-        table,
-        sql.SQL(", ").join(map(sql.Identifier, columns)),
-        sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-        sql.SQL(", ").join(map(sql.Identifier, change.key)),
-    )
-    if change.values:
+def _column_types(cursor: Any, schema: str | None, table: str) -> dict[str, str]:
+    """Returns each column's SQL type, read once per connection and table."""
+    cache = _TYPES.setdefault(cursor.connection, {})
+    if (schema, table) not in cache:
+        name = sql.Identifier(schema, table) if schema else sql.Identifier(table)
+        cursor.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                       "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                       (name.as_string(cursor),))
+        cache[(schema, table)] = dict(cursor.fetchall())
+    return cache[(schema, table)]
+
+
+def _columns(change: Change) -> list[str]:
+    """The statement's columns: the key's, then the values' in name order."""
+    return [*change.key, *sorted(getattr(change, "values", {}))]
+
+
+def _shape(change: Change) -> tuple[Any, ...]:
+    return (type(change), change.table, tuple(_columns(change)))
+
+
+def _collapse(changes: Iterable[Change]) -> list[Change]:
+    """Returns, per row, at most a few changes with the same effect as all of its own,
+    in order (rows in order of first appearance). An update or upsert after an upsert
+    becomes one upsert, an update after an update one update, anything followed by a
+    delete that delete, and an update of a row just deleted (or of no column) nothing.
+    An upsert after an update stays two: if the row is missing, the update does nothing,
+    while a merged upsert would insert the update's values too."""
+    rows: dict[tuple[Any, ...], list[Change]] = {}
+    for change in changes:
+        pending = rows.setdefault(_row(change), [])
+        last = pending[-1] if pending else None
+        if isinstance(change, Delete):
+            pending[:] = [change]
+        elif isinstance(change, Update) and (isinstance(last, Delete) or not change.values):
+            continue
+        elif isinstance(last, Upsert) or (isinstance(change, Update)
+                                          and isinstance(last, Update)):
+            merged = {**last.values, **change.values}  # type: ignore[union-attr]
+            pending[-1] = type(last)(last.table, last.key, merged)  # type: ignore[union-attr]
+        else:
+            pending.append(change)
+    return [change for pending in rows.values() for change in pending]
+
+
+def _statement(sample: Change, types: dict[str, str], schema: str | None) -> sql.Composed:
+    """Returns the statement that applies a whole group shaped like `sample`: each
+    column's values arrive as one array parameter, unnested into rows, so the text is
+    the same for every group of the shape (parsed and prepared once)."""
+    table = sql.Identifier(schema, sample.table) if schema else sql.Identifier(sample.table)
+    keys = list(sample.key)
+    columns = _columns(sample)
+    rows = sql.SQL("unnest({}) AS v ({})").format(
+        sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(types[c])) for c in columns),
+        sql.SQL(", ").join(map(sql.Identifier, columns)))
+    matches = sql.SQL(" AND ").join(sql.SQL("t.{0} = v.{0}").format(sql.Identifier(k))
+                                    for k in keys)
+    if isinstance(sample, Delete):
+        return sql.SQL("DELETE FROM {} AS t USING {} WHERE {}").format(table, rows, matches)
+    if isinstance(sample, Update):
+        sets = sql.SQL(", ").join(sql.SQL("{0} = v.{0}").format(sql.Identifier(c))
+                                  for c in sample.values)
+        return sql.SQL("UPDATE {} AS t SET {} FROM {} WHERE {}").format(
+            table, sets, rows, matches)
+    action = sql.SQL("NOTHING")
+    if sample.values:
         action = sql.SQL("UPDATE SET {}").format(sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in change.values
-        ))
-    else:
-        action = sql.SQL("NOTHING")
-    return insert + action, params
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in sample.values))
+    return sql.SQL("INSERT INTO {} ({}) SELECT * FROM {} ON CONFLICT ({}) DO {}").format(
+        table, sql.SQL(", ").join(map(sql.Identifier, columns)), rows,
+        sql.SQL(", ").join(map(sql.Identifier, keys)), action)
+
+
+def _arrays(group: list[Change], types: dict[str, str]) -> list[list[Any]]:
+    """Returns one list per column of the group, in statement column order. Values go as
+    text (PostgreSQL parses them as the column's type, as it would a literal) or as
+    jsonb for JSON columns, so a column never mixes Python types in one array."""
+    out: list[list[Any]] = []
+    columns = _columns(group[0])
+    for column in columns:
+        json = types[column] in _JSON_TYPES
+        values = [c.key[column] if column in c.key else c.values[column]  # type: ignore
+                  for c in group]
+        out.append([None if v is None else
+                    Jsonb(v, dumps=lambda x: orjson.dumps(x).decode()) if json else str(v)
+                    for v in values])
+    return out
+
+
+def _row(change: Change) -> tuple[Any, ...]:
+    """The row a change touches: every change names its row by table and key."""
+    return (change.table, *((k, repr(v)) for k, v in change.key.items()))
 
 
 def apply_changes(cursor: Any, changes: Iterable[Change], schema: str | None = None) -> int:
-    """Executes `changes` in order on `cursor` (inside the caller's transaction).
+    """Executes `changes` on `cursor` (inside the caller's transaction) with the effect
+    of executing them in order; returns how many.
 
-    Consecutive changes of the same shape are sent with one `executemany`, so a batch
-    of a thousand events costs a handful of round trips.
+    First each row's changes collapse into the fewest with the same effect. Then changes
+    of the same shape (kind, table, columns) are gathered into groups, and each
+    group is one statement over arrays (INSERT ... SELECT FROM unnest ... ON CONFLICT,
+    UPDATE or DELETE joined with unnest), so a batch of two thousand events costs a few
+    hundred statements instead of one per change. Only changes to the same row must
+    keep their order (each touches one row, named by its key; the tables have no
+    triggers or foreign keys between them), so a change joins the latest group of its
+    shape only if that group runs after every earlier change to its row; otherwise it
+    opens a new group. So a group never touches a row twice, as ON CONFLICT requires.
     """
-    count = 0
-    pending_sql: sql.Composed | None = None
-    pending_params: list[list[Any]] = []
-    pending_shape: tuple[Any, ...] | None = None
-    for change in changes:
-        statement, params = _statement(change, schema)
-        shape = (type(change), change.table, tuple(change.key),
-                 tuple(getattr(change, "values", {})))
-        if shape != pending_shape and pending_sql is not None:
-            cursor.executemany(pending_sql, pending_params)
-            pending_params = []
-        pending_sql, pending_shape = statement, shape
-        pending_params.append(params)
-        count += 1
-    if pending_sql is not None:
-        cursor.executemany(pending_sql, pending_params)
-    return count
+    changes = list(changes)
+    groups: list[list[Change]] = []
+    latest: dict[tuple[Any, ...], int] = {}   # shape -> index of its latest group
+    last_for_row: dict[tuple[Any, ...], int] = {}   # row -> group of its last change
+    for change in _collapse(changes):
+        shape, row = _shape(change), _row(change)
+        index = latest.get(shape, -1)
+        if index < 0 or index <= last_for_row.get(row, -1):
+            groups.append([])
+            index = latest[shape] = len(groups) - 1
+        groups[index].append(change)
+        last_for_row[row] = index
+    statements: dict[tuple[Any, ...], sql.Composed] = {}
+    for group in groups:
+        sample = group[0]
+        types = _column_types(cursor, schema, sample.table)
+        shape = _shape(sample)
+        if shape not in statements:
+            statements[shape] = _statement(sample, types, schema)
+        cursor.execute(statements[shape], _arrays(group, types))
+    return len(changes)

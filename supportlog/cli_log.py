@@ -1,9 +1,192 @@
-"""Commands of the published log: relay, verify, schema export."""
+"""Commands of the published log: `relay`, `verify` and `schema export` / `schema docs`.
+
+Wiring only: each command builds the system from the settings, calls one component
+(`consumers.relay`, `replay.verify`, `consumers.catalogue`) and turns its answer into
+output and an exit status.
+"""
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+from pathlib import Path
+
 import click
+import orjson
+
+#: Broken links printed after the first one; the rest are counted.
+_MORE_PROBLEMS_SHOWN = 20
 
 
 def register(main: click.Group) -> None:
     """Adds this module's commands to the `main` group."""
+    main.add_command(relay)
+    main.add_command(verify)
+    main.add_command(schema)
+
+
+def _settings():
+    from supportlog.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env()
+    except SettingsError as e:
+        raise click.UsageError(str(e)) from e
+
+
+def _system():
+    from supportlog.bootstrap import bootstrap
+
+    return bootstrap(_settings())
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+# --- relay ------------------------------------------------------------------------------
+
+@click.command()
+@click.option("--from", "from_position", type=click.IntRange(min=0), default=None,
+              metavar="POSITION",
+              help="Republish every stored event from this position on (0: the whole "
+                   "store), then go on relaying. Only moves back, never skips.")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500,
+              show_default=True, help="Events per produced and acknowledged batch.")
+def relay(from_position: int | None, batch_size: int) -> None:
+    """Publish every stored event to the topic, in store order, until SIGTERM.
+
+    At start, if the topic lost what the relay had published (an empty topic, or a
+    partition behind the offsets the relay recorded: a restarted embedded broker, a
+    new cluster), it republishes from the start of the store (after --from too). On
+    SIGTERM it finishes the batch in hand and exits 0. Logs are JSON lines on stderr.
+    """
+    from supportlog.logs import use_json_logs
+
+    use_json_logs()
+    stop = _stop_on_signals()  # before connecting: a SIGTERM during start is graceful too
+    system = _system()
+    try:
+        relay_ = system.relay(batch_size=batch_size)
+        if from_position is not None:
+            relay_.rewind_to(max(from_position - 1, 0))
+        relay_.run(stop)
+    finally:
+        system.close()
+
+
+# --- verify -----------------------------------------------------------------------------
+
+@click.command()
+@click.option("--kafka", "check_kafka", is_flag=True,
+              help="Also check that the topic holds every relayed event, with the same "
+                   "hash, and nothing the store lacks.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=120.0,
+              show_default=True, help="Seconds allowed for reading the whole topic.")
+def verify(check_kafka: bool, timeout_s: float) -> None:
+    """Check the log for tampering (R-AUD-3); exit 1 at the first broken link.
+
+    Walks the whole store in order: every event's hash is recomputed, every link to
+    the previous event of its aggregate checked, and the log-wide chain compared with
+    the relay's checkpoints, which catches a removed or altered last event and a
+    deleted tail.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from replay.verify import verify_store
+    from replay.verify_topic import read_topic
+    from supportlog.cli import EXIT_CHECK_FAILED
+
+    system = _system()
+    try:
+        conn = system.connect()
+        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            topic = None
+            if check_kafka:
+                task = bar.add_task("reading the topic", total=None)
+                topic = read_topic(conn, system.kafka_bootstrap, system.settings.topic,
+                                   timeout_s, progress=lambda n: bar.update(task, completed=n))
+                bar.update(task, completed=topic.records, total=topic.records)
+            head = system.desk.recorder.max_notification_id() or 0
+            task = bar.add_task("walking the store", total=head)
+            report = verify_store(
+                system.desk, conn,
+                published=topic.published if topic else None,
+                published_to=topic.relay_position if topic else 0,
+                progress=lambda position: bar.update(task, completed=position))
+    finally:
+        system.close()
+    click.echo(f"walked {report.events} events of {report.aggregates} aggregates; "
+               f"log chain checked against {report.checkpoints} checkpoint(s) up to "
+               f"position {report.chained_to}")
+    if topic is not None:
+        click.echo(f"topic {system.settings.topic}: {topic.records} records, "
+                   f"{len(topic.published)} distinct events, relay at position "
+                   f"{topic.relay_position}"
+                   + (f", {topic.undecodable} undecodable" if topic.undecodable else ""))
+    if report.ok:
+        click.echo("intact: no broken link")
+        return
+    click.echo(f"first broken link: {report.first}")
+    for problem in report.problems[1:1 + _MORE_PROBLEMS_SHOWN]:
+        click.echo(f"  also: {problem}")
+    hidden = len(report.problems) - 1 - _MORE_PROBLEMS_SHOWN
+    if hidden > 0:
+        click.echo(f"  and {hidden} more")
+    sys.exit(EXIT_CHECK_FAILED)
+
+
+# --- schema -----------------------------------------------------------------------------
+
+@click.group()
+def schema() -> None:
+    """The event catalogue: JSON Schemas and the AsyncAPI document."""
+
+
+@schema.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def schema_export(directory: Path) -> None:
+    """Write the envelope's and every event type's JSON Schema, and asyncapi.json, to
+    DIRECTORY (created if missing)."""
+    from consumers.asyncapi import asyncapi_document
+    from consumers.catalogue import schema_files
+
+    settings = _settings()
+    files = {**schema_files(),
+             "asyncapi.json": asyncapi_document(settings.topic, settings.partitions)}
+    for relative, document in files.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    click.echo(f"wrote {len(files)} files to {directory}")
+
+
+@schema.command("docs")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path),
+                default=Path("docs/events.md"))
+@click.option("--check", is_flag=True, help="Only check; exit 1 if the file is stale.")
+def schema_docs(path: Path, check: bool) -> None:
+    """Regenerate the event reference section of PATH (default docs/events.md)."""
+    from consumers.catalogue_docs import StaleMarkersError, with_reference
+    from supportlog.cli import EXIT_CHECK_FAILED
+
+    current = path.read_text()
+    try:
+        updated = with_reference(current)
+    except StaleMarkersError as e:
+        raise click.UsageError(f"{path}: {e}") from e
+    if check:
+        if updated != current:
+            click.echo(f"{path} is stale: run `supportlog schema docs {path}`")
+            sys.exit(EXIT_CHECK_FAILED)
+        click.echo(f"{path} is up to date")
+        return
+    path.write_text(updated)
+    click.echo(f"{path}: " + ("updated" if updated != current else "already up to date"))

@@ -1,0 +1,179 @@
+"""`supportlog rebuild`: fold the whole log again into a shadow schema, compare it with the
+live read models, and optionally swap it in (R-AUD-2).
+
+It folds with the very functions the live projector uses (`projections.changes_for`),
+skips a repeated event by its aggregate version as the projector does, and writes each
+batch with one `apply_changes` into the shadow schema, so a difference can only come
+from the live tables, never from a second implementation. The swap locks the live
+tables against writers, folds whatever arrived since the read, and replaces their rows
+in one transaction. The projector's offsets and applied versions are left alone: if it
+was behind, it re-folds its tail on top of the swapped rows, and since folds set values
+from each event, the rows converge on the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from consumers.envelope import Envelope
+from domain.errors import InvalidArgumentError
+from projections.changes import Change, apply_changes, changes_for
+from replay.compare import TableDiff, compare_tables, count_rows
+from replay.shadow import (
+    SHADOW_SCHEMA,
+    create_shadow,
+    drop_shadow,
+    lock_live,
+    lock_rebuilds,
+    read_model_tables,
+    replace_live,
+)
+from replay.sources import Source, StoreSource, TopicSource
+
+Progress = Callable[[int, int], None]
+
+
+class ShadowFolder:
+    """Folds envelopes into the tables of one schema, as the projector does."""
+
+    def __init__(self, conn: psycopg.Connection, schema: str,
+                 only: Iterable[str] | None = None):
+        self.conn = conn
+        self.schema = schema
+        self.only = set(only) if only is not None else None
+        self.applied: dict[str, int] = {}
+        #: Every table the folds wrote or wanted to write, inside `only` or not.
+        self.wanted: set[str] = set()
+        self.events = 0
+        self.skipped = 0
+        self.failures: list[str] = []
+
+    def changes(self, batch: Iterable[Envelope]) -> list[Change]:
+        """Returns the changes of the events not folded before, in order."""
+        out: list[Change] = []
+        for envelope in batch:
+            if envelope.aggregate_version <= self.applied.get(envelope.aggregate_id, 0):
+                self.skipped += 1
+                continue
+            try:
+                changes = changes_for(envelope)
+            except Exception as e:  # the projector quarantines such an event; so do we
+                self.failures.append(f"{envelope.type} at position {envelope.position}: "
+                                     f"{type(e).__name__}: {e}")
+                continue
+            self.applied[envelope.aggregate_id] = envelope.aggregate_version
+            self.events += 1
+            self.wanted.update(c.table for c in changes)
+            out.extend(c for c in changes if self.only is None or c.table in self.only)
+        return out
+
+    def fold(self, batch: Iterable[Envelope]) -> int:
+        """Folds one batch in one transaction (a savepoint inside the caller's);
+        returns how many row changes it wrote."""
+        changes = self.changes(batch)
+        if not changes:
+            return 0
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            return apply_changes(cur, changes, schema=self.schema)
+
+
+@dataclass
+class RebuildResult:
+    """What a rebuild read, which tables it rebuilt, and how they compare with live."""
+
+    source: str
+    events: int
+    skipped: int
+    tables: list[str]
+    rows: dict[str, int]
+    failures: list[str] = field(default_factory=list)
+    not_yet_live: int = 0
+    differences: list[TableDiff] | None = None
+    swapped: dict[str, int] | None = None
+
+    @property
+    def differs(self) -> bool:
+        return any(not d.equal for d in self.differences or [])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "events": self.events, "skipped": self.skipped,
+                "tables": self.tables, "rows": self.rows, "failures": self.failures,
+                "not_yet_live": self.not_yet_live,
+                "differs": self.differs if self.differences is not None else None,
+                "differences": None if self.differences is None
+                else [d.to_dict() for d in self.differences],
+                "swapped": self.swapped}
+
+
+def _not_yet_live(conn: psycopg.Connection, folded: dict[str, int]) -> int:
+    """Returns how many folded events the live projector has not applied yet."""
+    live = dict(conn.execute(
+        "SELECT aggregate_id::text, version FROM projector_applied").fetchall())
+    return sum(max(0, v - int(live.get(a, 0))) for a, v in folded.items())
+
+
+def _row_counts(conn: psycopg.Connection, tables: list[str]) -> dict[str, int]:
+    return {t: count_rows(conn, SHADOW_SCHEMA, t) for t in tables}
+
+
+def rebuild(system: Any, *, source: str = "store", projection: str | None = None,
+            compare: bool = False, swap: bool = False, keep: bool = False,
+            progress: Progress | None = None) -> RebuildResult:
+    """Folds the whole store (or topic) into the shadow schema; with `compare`, diffs it
+    against the live tables; with `swap`, replaces them. `projection` limits all of it
+    to one table. Raises InvalidArgumentError for an unknown source or projection."""
+    if source not in ("store", "kafka"):
+        raise InvalidArgumentError("source must be store or kafka")
+    reader: Source = (StoreSource(system.desk) if source == "store"
+                      else TopicSource(system.kafka_bootstrap, system.settings.topic))
+    conn = system.connect()
+    lock_rebuilds(conn)
+    try:
+        models = read_model_tables(conn)
+        if projection is not None and projection not in models:
+            raise InvalidArgumentError(f"no read-model table {projection!r}; tables: "
+                                       f"{', '.join(models)}")
+        tables = [projection] if projection else models
+        create_shadow(conn, tables)
+        folder = ShadowFolder(conn, SHADOW_SCHEMA, tables)
+        total, done = reader.remaining(), 0
+        if progress:
+            progress(0, total)
+        for batch in reader.batches():
+            folder.fold(batch)
+            done += len(batch)
+            if progress:
+                progress(done, max(total, done))
+        result = RebuildResult(reader.name, folder.events, folder.skipped, tables, {},
+                               folder.failures + reader.undecodable)
+        if projection is None:
+            result.failures.extend(
+                f"a fold writes {t}, which its module does not name: not rebuilt"
+                for t in sorted(folder.wanted - set(tables)))
+        result.not_yet_live = _not_yet_live(conn, folder.applied)
+        if compare:
+            result.differences = compare_tables(conn, tables)
+        if swap:
+            result.swapped = _swap(conn, reader, folder, tables)
+        result.events, result.skipped = folder.events, folder.skipped
+        result.rows = _row_counts(conn, tables)
+        if not keep:
+            drop_shadow(conn)
+        return result
+    finally:
+        conn.close()
+
+
+def _swap(conn: psycopg.Connection, reader: Source, folder: ShadowFolder,
+          tables: list[str]) -> dict[str, int]:
+    """Locks the live tables, folds what arrived since, and replaces their rows, all in
+    one transaction."""
+    with conn.transaction(), conn.cursor() as cur:
+        lock_live(cur, tables)
+        for batch in reader.batches():
+            folder.fold(batch)
+        return replace_live(cur, tables)

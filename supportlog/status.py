@@ -1,0 +1,211 @@
+"""`supportlog status`: where each part of the pipeline stands, read without changing it.
+
+It reports the store's head (its highest notification id); the relay's position and
+the next offset it produced to in each partition, as the relay recorded them when the
+broker acknowledged (the high-water marks this deployment wrote: the Tansu broker
+reports `end_offsets` wrong, so they are never asked for); for each projector group its
+stored offsets, its lag per partition and the notification id up to which every event
+is applied; the quarantine counts; and the health of PostgreSQL and Kafka, embedded or
+configured. It never starts a server, creates a topic or applies a migration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from consumers.dead_letter import dlq_topic, quarantine_counts
+from supportlog.settings import Settings
+
+_TIMEOUT_S = 5
+
+
+@dataclass
+class PartitionStatus:
+    """One partition of the topic as one projector group sees it."""
+
+    partition: int
+    produced: int
+    consumed: int
+    lag: int
+    position: int | None
+
+
+@dataclass
+class GroupStatus:
+    """One projector group: its lag in records and in notifications."""
+
+    group_id: str
+    lag: int
+    applied_through: int
+    behind_head: int | None
+    partitions: list[PartitionStatus] = field(default_factory=list)
+
+
+@dataclass
+class Status:
+    """Everything `supportlog status` shows."""
+
+    topic: str
+    infrastructure: dict[str, str] = field(default_factory=dict)
+    store_head: int | None = None
+    relay_position: int | None = None
+    produced: dict[int, int] = field(default_factory=dict)
+    groups: list[GroupStatus] = field(default_factory=list)
+    quarantine: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        """True when every server is up and nothing stopped the report."""
+        return not self.problems and all(v.startswith("up") for v in
+                                          self.infrastructure.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "healthy": self.healthy}
+
+
+def collect(settings: Settings) -> Status:
+    """Returns the status of the deployment `settings` point at."""
+    status = Status(topic=settings.topic)
+    servers = _servers(settings, status)
+    if servers is None:
+        return status
+    database_url, bootstrap = servers
+    status.infrastructure["kafka"] = _kafka_health(bootstrap, settings.topic)
+    try:
+        conn = psycopg.connect(database_url, autocommit=True, connect_timeout=_TIMEOUT_S)
+    except psycopg.OperationalError as e:
+        status.infrastructure["postgres"] = f"down: {str(e).strip()}"
+        return status
+    status.infrastructure["postgres"] = status.infrastructure.get("postgres", "up")
+    with conn:
+        try:
+            _read_positions(conn, status, settings.topic)
+        except psycopg.errors.UndefinedTable as e:
+            status.problems.append(f"the schema is not migrated yet ({e.diag.message_primary})")
+            return status
+    status.store_head = _store_head(database_url)
+    _derive(status)
+    return status
+
+
+def _servers(settings: Settings, status: Status) -> tuple[str, str] | None:
+    if not settings.embedded:
+        assert settings.database_url and settings.kafka_bootstrap
+        return settings.database_url, settings.kafka_bootstrap
+    from supportlog.embedded import EmbeddedInfra
+
+    infra = EmbeddedInfra(settings.home)
+    health = infra.health()
+    state = infra.read_state()
+    for name, value in health.items():
+        server = getattr(state, name) if state else None
+        where = f" (embedded, pid {server.pid}, {server.address})" if server else " (embedded)"
+        status.infrastructure[name] = value + where
+    if state is None or any(v != "up" for v in health.values()):
+        status.problems.append("the embedded servers are not running (supportlog infra up)")
+        return None
+    return state.database_url, state.kafka_bootstrap
+
+
+def _kafka_health(bootstrap: str, topic: str) -> str:
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap,
+                                 request_timeout_ms=_TIMEOUT_S * 1000)
+    except KafkaError as e:
+        return f"down: {e}"
+    try:
+        topics = set(admin.list_topics())
+    except KafkaError as e:
+        return f"down: {e}"
+    finally:
+        with contextlib.suppress(Exception):  # closing a failed client is best effort
+            admin.close()
+    missing = [t for t in (topic, dlq_topic(topic)) if t not in topics]
+    return "up" + (f" (no topic {', '.join(missing)} yet)" if missing else "")
+
+
+def _read_positions(conn: psycopg.Connection, status: Status, topic: str) -> None:
+    with conn.transaction():
+        row = conn.execute("SELECT notification_id FROM relay_position WHERE topic = %s",
+                           (topic,)).fetchone()
+        status.relay_position = int(row[0]) if row else 0
+        status.produced = {int(p): int(o) for p, o in conn.execute(
+            "SELECT partition, next_offset FROM relay_partition_offsets WHERE topic = %s",
+            (topic,))}
+        consumed: dict[str, dict[int, int]] = {}
+        for group, p, o in conn.execute(
+                "SELECT group_id, partition, next_offset FROM projector_offsets "
+                "WHERE topic = %s", (topic,)):
+            consumed.setdefault(group, {})[int(p)] = int(o)
+        positions: dict[str, dict[int, int]] = {}
+        for group, p, position in conn.execute(
+                "SELECT group_id, partition, position FROM projector_positions "
+                "WHERE topic = %s", (topic,)):
+            positions.setdefault(group, {})[int(p)] = int(position)
+    for group in sorted(consumed):
+        parts = sorted(set(status.produced) | set(consumed[group]))
+        status.groups.append(GroupStatus(group, 0, 0, None, [
+            PartitionStatus(p, status.produced.get(p, 0), consumed[group].get(p, 0),
+                            max(status.produced.get(p, 0) - consumed[group].get(p, 0), 0),
+                            positions.get(group, {}).get(p))
+            for p in parts]))
+    status.quarantine = quarantine_counts(conn, topic)
+
+
+def _store_head(database_url: str) -> int:
+    from domain.desk import SupportDesk
+    from supportlog.bootstrap import desk_env
+
+    desk = SupportDesk(env=desk_env(database_url))
+    try:
+        return desk.recorder.max_notification_id() or 0
+    finally:
+        desk.close()
+
+
+def _derive(status: Status) -> None:
+    """Every event up to `applied_through` is applied: the relay's position if nothing
+    is behind, else the oldest last-applied position of a partition that is behind."""
+    for group in status.groups:
+        group.lag = sum(p.lag for p in group.partitions)
+        behind = [p.position or 0 for p in group.partitions if p.lag > 0]
+        group.applied_through = min([status.relay_position or 0, *behind])
+        if status.store_head is not None:
+            group.behind_head = max(status.store_head - group.applied_through, 0)
+
+
+def render(status: Status) -> str:
+    """Returns the status as the text `supportlog status` prints."""
+    lines = [f"infrastructure  {name}: {value}"
+             for name, value in status.infrastructure.items()]
+    if status.store_head is not None:
+        lines.append(f"store           head at notification {status.store_head}")
+    if status.relay_position is not None:
+        behind = (status.store_head or 0) - status.relay_position
+        lines.append(f"relay           {status.topic}: published through notification "
+                     f"{status.relay_position} ({max(behind, 0)} behind the head); produced "
+                     + (", ".join(f"p{p}={o}" for p, o in sorted(status.produced.items()))
+                        or "nothing yet"))
+    for group in status.groups:
+        lines.append(f"projector       group {group.group_id}: applied through notification "
+                     f"{group.applied_through} ({group.behind_head} behind the head), "
+                     f"{group.lag} records behind the relay")
+        lines.append("                partition  produced  consumed  lag  last position")
+        lines.extend(f"                {p.partition:>9}  {p.produced:>8}  {p.consumed:>8}  "
+                     f"{p.lag:>3}  {p.position if p.position is not None else '-':>13}"
+                     for p in group.partitions)
+    if status.relay_position is not None and not status.groups:
+        lines.append("projector       no group has written anything yet")
+    if status.quarantine:
+        q = status.quarantine
+        lines.append(f"quarantine      {q['quarantined']} waiting ({q['not_dead_lettered']} not "
+                     f"yet on {dlq_topic(status.topic)}), {q['retried']} retried")
+    lines.extend(f"problem         {p}" for p in status.problems)
+    return "\n".join(lines)

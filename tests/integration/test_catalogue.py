@@ -1,0 +1,226 @@
+"""The event catalogue: a schema for every event type, generated from the classes; the
+records the relay really publishes validate against it and against the AsyncAPI
+document; `schema export` writes both; docs/events.md is current."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
+
+from consumers.asyncapi import asyncapi_document
+from consumers.catalogue import (
+    BASE_URI,
+    ENVELOPE_FIELDS,
+    ENVELOPE_FILE,
+    CatalogueError,
+    event_file,
+    json_schema_of,
+    payload_fields,
+    schema_files,
+)
+from consumers.catalogue_docs import with_reference
+from domain.base import EVENT_TYPES
+from supportlog.bootstrap import bootstrap, isolated_system
+from supportlog.cli import main
+from supportlog.demo import play
+from supportlog.pipeline import Pipeline
+from supportlog.scenario import ScenarioRunner, load_scenario
+from supportlog.settings import Settings
+from supportlog.workload import START
+from tests.crash.relay_process import topic_envelopes
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "tests" / "scenarios"
+
+
+def catalogue_validator() -> Draft202012Validator:
+    """Validates a record value against the envelope schema, resolving `data` by type."""
+    registry = Registry().with_resources(
+        (BASE_URI + path, Resource.from_contents(schema))
+        for path, schema in schema_files().items())
+    return Draft202012Validator(schema_files()[ENVELOPE_FILE], registry=registry,
+                                format_checker=FormatChecker())
+
+
+def asyncapi_validators(document: dict, part: str) -> dict[str, Draft7Validator]:
+    """Returns, per message, a validator of its `payload` or `headers` in the document."""
+    registry = Registry().with_resource(
+        "urn:asyncapi", Resource(contents=document, specification=DRAFT7))
+    return {name: Draft7Validator(
+                {"$ref": f"urn:asyncapi#/components/messages/{name}/{part}"},
+                registry=registry, format_checker=FormatChecker())
+            for name in document["components"]["messages"]}
+
+
+def test_every_event_type_has_a_schema_generated_from_its_fields():
+    files = schema_files()
+    assert len(files) == len(EVENT_TYPES) + 1
+    for name, cls in EVENT_TYPES.items():
+        schema = files[event_file(name, cls.SCHEMA_VERSION)]
+        Draft202012Validator.check_schema(schema)
+        assert schema["title"] == f"{name} v{cls.SCHEMA_VERSION}"
+        assert list(schema["properties"]) == [field for field, _ in payload_fields(cls)]
+        assert set(schema["required"]) == set(schema["properties"])
+    envelope = files[ENVELOPE_FILE]
+    Draft202012Validator.check_schema(envelope)
+    assert envelope["properties"]["type"]["enum"] == sorted(EVENT_TYPES)
+
+
+def test_a_field_type_the_catalogue_cannot_describe_fails_loudly():
+    with pytest.raises(CatalogueError, match=r"Example\.field"):
+        json_schema_of(complex, "Example.field")
+    assert json_schema_of(list[str] | None, "x") == {
+        "type": ["array", "null"], "items": {"type": "string"}}
+    assert json_schema_of(int | str, "x") == {
+        "anyOf": [{"type": "integer"}, {"type": "string"}]}
+
+
+def step(at: str, do: str, **args) -> dict:
+    return {"at": f"2026-{at}+04:00", "do": do, "args": args}
+
+
+#: Rarer events the scenario files and the demo do not produce: duplicates and spam,
+#: a held and released request, an overdue dispute review, a support package;
+#: subscriptions that end.
+RARE_EVENTS = {"profile": "cart-power", "steps": [
+    step("03-02T09:00:00", "register_customer", customer="e1"),
+    step("03-02T09:01:00", "purchase_credits", customer="e1", purchase="p1", package=80),
+    *[step(f"03-02T09:1{k}:00", "open_ticket", customer="e1", ticket=f"e1-t{k}",
+           department="technical", channel="helpdesk", subject="x") for k in range(5)],
+    *[step(f"03-02T09:2{k}:00", "mark_duplicate", ticket=f"e1-t{k}", of="e1-t0")
+      for k in range(1, 4)],
+    step("03-02T10:00:00", "notify_customer", ticket="e1-t4", agent="a1",
+         notice="charge_over_40"),
+    step("03-02T10:01:00", "notify_customer", ticket="e1-t4", agent="a1",
+         notice="replenish_after_60"),
+    *[step(f"03-02T10:0{k}:00", "log_work", ticket="e1-t4", agent="a1", minutes=60,
+           kind="investigation", classification="third_party_addon") for k in range(2, 5)],
+    step("03-02T10:30:00", "open_ticket", customer="e1", ticket="e1-t5",
+         department="technical", channel="helpdesk", subject="x"),
+    step("03-02T11:00:00", "purchase_credits", customer="e1", purchase="p2", package=160),
+    step("03-02T11:10:00", "open_dispute", customer="e1", dispute="e1-d1", charge="e1-t4/1"),
+    step("03-02T11:20:00", "buy_package", customer="e1", purchase="pk1", package="incident"),
+    step("03-02T11:21:00", "open_ticket", customer="e1", ticket="e1-t6",
+         department="technical", channel="helpdesk", subject="x"),
+    step("03-30T11:10:00", "customer_reply", ticket="e1-t5"),
+]}
+SUBSCRIPTIONS_END = {"profile": "cs-cart", "steps": [
+    step("03-02T09:00:00", "register_customer", customer="s1"),
+    step("03-02T09:01:00", "start_subscription", customer="s1", subscription="s1-a",
+         plan="plus", term="month"),
+    step("03-02T09:02:00", "cancel_subscription", subscription="s1-a"),
+    step("03-02T09:03:00", "start_subscription", customer="s1", subscription="s1-b",
+         plan="plus", term="month"),
+    step("05-02T09:00:00", "register_customer", customer="s2"),
+]}
+
+
+@pytest.fixture(scope="module")
+def published(servers, tmp_path_factory) -> list:
+    """Every record published for a short demo run, every scenario file and the rare
+    events above, each on a database and topic of its own."""
+    admin_url, bootstrap_servers = servers
+    base = Settings(database_url=admin_url, kafka_bootstrap=bootstrap_servers,
+                    home=tmp_path_factory.mktemp("catalogue"), partitions=2)
+    records = []
+    with isolated_system(base, "catalogue") as system:
+        play(system, seed=5, customers=10, days=5)
+        system.desk.execute("register_customer", {"customer": "k1"}, START,
+                            command_id="catalogue-1")  # a command receipt
+        Pipeline(system).sync()
+        records += topic_envelopes(system.settings)
+    scenarios = [(load_scenario(p), SCENARIOS) for p in sorted(SCENARIOS.glob("*.json"))]
+    for scenario, base_dir in [*scenarios, (RARE_EVENTS, None), (SUBSCRIPTIONS_END, None)]:
+        with isolated_system(base, "catalogue") as system:
+            runner = ScenarioRunner(system)
+            assert runner.run(scenario, base_dir=base_dir).failures == []
+            runner.pipeline.sync()
+            records += topic_envelopes(system.settings)
+    return records
+
+
+def test_every_published_record_validates_against_the_catalogue(published):
+    validator = catalogue_validator()
+    seen = set()
+    for record, envelope in published:
+        errors = [e.message for e in validator.iter_errors(json.loads(record.value))]
+        assert errors == [], f"{envelope.type} at position {envelope.position}: {errors}"
+        event_class = EVENT_TYPES[envelope.type]
+        assert ENVELOPE_FIELDS.isdisjoint(envelope.data)
+        assert set(envelope.data) == {f for f, _ in payload_fields(event_class)}
+        seen.add(envelope.type)
+    assert seen == set(EVENT_TYPES), ", ".join(sorted(set(EVENT_TYPES) - seen))
+
+
+def test_every_published_record_matches_its_asyncapi_message(published):
+    document = asyncapi_document("supportlog.events", 8)
+    payloads = asyncapi_validators(document, "payload")
+    headers = asyncapi_validators(document, "headers")
+    for record, envelope in published:
+        value = json.loads(record.value)
+        assert list(payloads[envelope.type].iter_errors(value)) == []
+        header_values = {k: v.decode() for k, v in record.headers}
+        assert list(headers[envelope.type].iter_errors(header_values)) == []
+
+
+def test_the_asyncapi_document_has_one_channel_and_a_message_per_event_type():
+    document = asyncapi_document("acme.events", 12)
+    assert document["asyncapi"] == "3.0.0"
+    channel = document["channels"]["events"]
+    assert channel["address"] == "acme.events"
+    assert channel["bindings"]["kafka"]["partitions"] == 12
+    assert set(channel["messages"]) == set(EVENT_TYPES) == set(
+        document["components"]["messages"])
+    operation = document["operations"]["publishEvents"]
+    assert operation["action"] == "send" and operation["channel"] == {
+        "$ref": "#/channels/events"}
+
+    def resolve(pointer: str) -> dict:
+        node = document
+        for part in pointer.removeprefix("#/").split("/"):
+            node = node[part]
+        return node
+
+    for message in operation["messages"]:
+        assert resolve(resolve(message["$ref"])["$ref"])["name"] in EVENT_TYPES
+    for schema in document["components"]["schemas"].values():
+        Draft7Validator.check_schema(schema)
+        assert "$schema" not in schema and "$id" not in schema
+
+
+def test_schema_export_writes_every_schema_and_the_asyncapi_document(tmp_path):
+    result = CliRunner().invoke(main, ["schema", "export", str(tmp_path / "out")],
+                                env={"SUPPORTLOG_TOPIC": "acme.events"})
+    assert result.exit_code == 0, result.output
+    written = sorted(p.relative_to(tmp_path / "out").as_posix()
+                     for p in (tmp_path / "out").rglob("*.json"))
+    assert written == sorted([*schema_files(), "asyncapi.json"])
+    document = json.loads((tmp_path / "out" / "asyncapi.json").read_text())
+    assert document["channels"]["events"]["address"] == "acme.events"
+    charged = json.loads((tmp_path / "out" / event_file("credit.charged", 1)).read_text())
+    assert charged["properties"]["credits"] == {"type": "integer"}
+
+
+def test_docs_events_md_reference_is_generated_from_the_current_catalogue():
+    document = (ROOT / "docs" / "events.md").read_text()
+    assert with_reference(document) == document, \
+        "docs/events.md is stale: run `supportlog schema docs`"
+
+
+def test_the_catalogue_leaves_out_exactly_the_fields_the_envelope_carries(settings):
+    system = bootstrap(settings)
+    try:
+        runner = ScenarioRunner(system)
+        runner.run(load_scenario(SCENARIOS / "cart-power-credits.json"), base_dir=SCENARIOS)
+        notification = system.desk.recorder.select_notifications(
+            0, 1, topics=["credit.charged"], inclusive_of_start=False)[0]
+        event = system.desk.mapper.to_domain_event(notification)
+        assert set(event.payload) == set(vars(event)) - ENVELOPE_FIELDS
+    finally:
+        system.close()
