@@ -33,6 +33,7 @@ from consumers.projector import (
     lock_partitions,
     plan_batch,
     record_applied,
+    safe_text,
 )
 
 DLQ_SUFFIX = ".dlq"
@@ -214,7 +215,7 @@ def retry_quarantined(conn: psycopg.Connection, topic: str) -> RetryReport:
         for step in steps:
             r = step.item.record
             if isinstance(step, Quarantine):
-                failing.append((step.reason, topic, r.partition, r.offset))
+                failing.append((safe_text(step.reason), topic, r.partition, r.offset))
                 report.still_failing.append(f"{r.partition}/{r.offset}: {step.reason}")
             else:
                 done.append((topic, r.partition, r.offset))

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+from uuid import UUID
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
@@ -74,7 +75,7 @@ class Record:
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
             if key == name:
-                return value.decode("utf-8", "replace")
+                return (value or b"").decode("utf-8", "replace")
         return None
 
     def headers_json(self) -> list[list[str]]:
@@ -92,10 +93,27 @@ class Incoming:
 
     @classmethod
     def decode(cls, record: Record) -> Incoming:
+        """Decodes the record; an envelope whose stream position PostgreSQL could not
+        store (not a UUID, out of range) counts as undecodable, or it would fail every
+        retry of its batch."""
         try:
-            return cls(record, Envelope.decode(record.value))
-        except EnvelopeError as e:
-            return cls(record, None, str(e))
+            envelope = Envelope.decode(record.value)
+            UUID(envelope.aggregate_id)
+        except (EnvelopeError, ValueError) as e:
+            return cls(record, None, safe_text(f"{e}" if isinstance(e, EnvelopeError)
+                                           else f"malformed envelope: aggregateid: {e}"))
+        if not (0 < envelope.aggregate_version < _BIGINT and 0 <= envelope.position < _BIGINT):
+            return cls(record, None, "malformed envelope: aggregateversion or position "
+                                     "out of range")
+        return cls(record, envelope)
+
+
+_BIGINT = 2**63
+
+
+def safe_text(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL: a record must not be able to wedge the loop."""
+    return value.replace("\x00", "\\0") if value is not None else None
 
 
 @dataclass(frozen=True)
@@ -244,8 +262,10 @@ def record_quarantine(cur: psycopg.Cursor, group_id: str, steps: Iterable[Step])
         if not isinstance(step, Quarantine):
             continue
         r, e = step.item.record, step.item.envelope
-        rows.append((r.topic, r.partition, r.offset, e.type if e else r.header("ce_type"),
-                     e.id if e else r.header("ce_id"), step.reason, r.value, group_id,
+        rows.append((r.topic, r.partition, r.offset,
+                     safe_text(e.type if e else r.header("ce_type")),
+                     safe_text(e.id if e else r.header("ce_id")), safe_text(step.reason), r.value,
+                     group_id,
                      e.aggregate_id if e else None, e.aggregate_version if e else None,
                      r.key, Jsonb(r.headers_json())))
     if rows:

@@ -217,7 +217,8 @@ def apply_changes(cursor: Any, changes: Iterable[Change], schema: str | None = N
     of the same shape (kind, table, columns) are gathered into groups, and each
     group is one statement over arrays (INSERT ... SELECT FROM unnest ... ON CONFLICT,
     UPDATE or DELETE joined with unnest), so a batch of two thousand events costs a few
-    hundred statements instead of one per change. Only changes to the same row must
+    dozen statements instead of one per change (the demo's 16,732 events: 42,203
+    changes, 18,151 after collapsing, 28 statements). Only changes to the same row must
     keep their order (each touches one row, named by its key; the tables have no
     triggers or foreign keys between them), so a change joins the latest group of its
     shape only if that group runs after every earlier change to its row; otherwise it

@@ -1,8 +1,9 @@
 """`supportlog rebuild`: fold the whole log again into a shadow schema, compare it with the
 live read models, and optionally swap it in (R-AUD-2).
 
-It folds with the very functions the live projector uses (`projections.changes_for`),
-skips a repeated event by its aggregate version as the projector does, and writes each
+It decides what to do with each event with the live projector's own `plan_batch` (skip
+a version already folded, quarantine an unknown type or a failing fold and park the
+rest of that aggregate), folds with the projector's fold functions, and writes each
 batch with one `apply_changes` into the shadow schema, so a difference can only come
 from the live tables, never from a second implementation. The swap locks the live
 tables against writers, folds whatever arrived since the read, and replaces their rows
@@ -20,8 +21,9 @@ from typing import Any
 import psycopg
 
 from consumers.envelope import Envelope
+from consumers.projector import Incoming, Quarantine, Record, Skip, plan_batch
 from domain.errors import InvalidArgumentError
-from projections.changes import Change, apply_changes, changes_for
+from projections.changes import Change, apply_changes
 from replay.compare import TableDiff, compare_tables, count_rows
 from replay.shadow import (
     SHADOW_SCHEMA,
@@ -46,6 +48,7 @@ class ShadowFolder:
         self.schema = schema
         self.only = set(only) if only is not None else None
         self.applied: dict[str, int] = {}
+        self.quarantined: dict[str, set[int]] = {}
         #: Every table the folds wrote or wanted to write, inside `only` or not.
         self.wanted: set[str] = set()
         self.events = 0
@@ -53,22 +56,25 @@ class ShadowFolder:
         self.failures: list[str] = []
 
     def changes(self, batch: Iterable[Envelope]) -> list[Change]:
-        """Returns the changes of the events not folded before, in order."""
+        """Returns the changes of the events the projector would fold, in order."""
+        items = [Incoming(Record("replay", 0, e.position, None, b""), e) for e in batch]
         out: list[Change] = []
-        for envelope in batch:
-            if envelope.aggregate_version <= self.applied.get(envelope.aggregate_id, 0):
+        for step in plan_batch(items, self.applied, self.quarantined):
+            envelope = step.item.envelope
+            assert envelope is not None  # every item here was decoded
+            if isinstance(step, Skip):
                 self.skipped += 1
-                continue
-            try:
-                changes = changes_for(envelope)
-            except Exception as e:  # the projector quarantines such an event; so do we
-                self.failures.append(f"{envelope.type} at position {envelope.position}: "
-                                     f"{type(e).__name__}: {e}")
-                continue
-            self.applied[envelope.aggregate_id] = envelope.aggregate_version
-            self.events += 1
-            self.wanted.update(c.table for c in changes)
-            out.extend(c for c in changes if self.only is None or c.table in self.only)
+            elif isinstance(step, Quarantine):
+                self.quarantined.setdefault(envelope.aggregate_id, set()).add(
+                    envelope.aggregate_version)
+                self.failures.append(f"{envelope.type} at position {envelope.position} "
+                                     f"(the projector quarantines it): {step.reason}")
+            else:
+                self.applied[envelope.aggregate_id] = envelope.aggregate_version
+                self.events += 1
+                self.wanted.update(c.table for c in step.changes)
+                out.extend(c for c in step.changes
+                           if self.only is None or c.table in self.only)
         return out
 
     def fold(self, batch: Iterable[Envelope]) -> int:
@@ -148,18 +154,18 @@ def rebuild(system: Any, *, source: str = "store", projection: str | None = None
             done += len(batch)
             if progress:
                 progress(done, max(total, done))
-        result = RebuildResult(reader.name, folder.events, folder.skipped, tables, {},
-                               folder.failures + reader.undecodable)
-        if projection is None:
-            result.failures.extend(
-                f"a fold writes {t}, which its module does not name: not rebuilt"
-                for t in sorted(folder.wanted - set(tables)))
+        result = RebuildResult(reader.name, 0, 0, tables, {})
         result.not_yet_live = _not_yet_live(conn, folder.applied)
         if compare:
             result.differences = compare_tables(conn, tables)
         if swap:
             result.swapped = _swap(conn, reader, folder, tables)
         result.events, result.skipped = folder.events, folder.skipped
+        result.failures = folder.failures + reader.undecodable
+        if projection is None:
+            result.failures.extend(
+                f"a fold writes {t}, which its module does not name: not rebuilt"
+                for t in sorted(folder.wanted - set(tables)))
         result.rows = _row_counts(conn, tables)
         if not keep:
             drop_shadow(conn)

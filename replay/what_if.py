@@ -115,7 +115,7 @@ class WhatIfReport:
         if self.baseline is None:
             return None
         return {"difference": difference(total(self.recorded), total(self.baseline)),
-                "customers": _rows(self.recorded, self.baseline),
+                "customers": _rows(self.recorded, self.baseline, ("recorded", "baseline")),
                 "rejected": [vars(r) for r in self.baseline_rejected]}
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,14 +130,15 @@ class WhatIfReport:
                 "fidelity": self.fidelity()}
 
 
-def _rows(before: dict[str, Figures], after: dict[str, Figures]) -> list[dict[str, Any]]:
+def _rows(before: dict[str, Figures], after: dict[str, Figures],
+          labels: tuple[str, str] = ("before", "what_if")) -> list[dict[str, Any]]:
     out = []
     for customer in sorted(set(before) | set(after)):
         b, a = before.get(customer, Figures()), after.get(customer, Figures())
         delta = difference(b, a)
         if not is_zero(delta):
-            out.append({"customer": customer, "before": b.to_dict(), "what_if": a.to_dict(),
-                        "difference": delta})
+            out.append({"customer": customer, labels[0]: b.to_dict(),
+                        labels[1]: a.to_dict(), "difference": delta})
     return out
 
 

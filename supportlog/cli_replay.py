@@ -22,6 +22,7 @@ from rich.table import Table
 from domain.errors import SupportlogError
 from supportlog.settings import Settings
 
+#: As in `supportlog.cli` (not imported from there: that module imports this one).
 EXIT_CHECK_FAILED = 1
 
 
@@ -89,8 +90,9 @@ def rebuild(projection: str | None, compare: bool, swap: bool, source: str, keep
     from replay.render import diff_text
 
     console = Console(stderr=True)
+    where = "event store" if source == "store" else "Kafka topic"
     with _system() as system, _progress(console) as progress:
-        task = progress.add_task(f"folding the {source}", total=None)
+        task = progress.add_task(f"folding the {where}", total=None)
         result = run_rebuild(
             system, source=source, projection=projection, compare=compare, swap=swap,
             keep=keep, progress=lambda done, total: progress.update(task, completed=done,
@@ -98,12 +100,11 @@ def rebuild(projection: str | None, compare: bool, swap: bool, source: str, keep
     if as_json:
         _echo_json(result.to_dict())
     else:
-        where = "event store" if result.source == "store" else "Kafka topic"
         click.echo(f"rebuilt {len(result.tables)} table(s) from {result.events} events "
                    f"of the {where}: " + ", ".join(
                        f"{t} {n}" for t, n in result.rows.items()))
         for failure in result.failures:
-            click.echo(f"not folded (the projector quarantines these): {failure}")
+            click.echo(f"warning: {failure}")
         if result.not_yet_live:
             click.echo(f"note: the live projector has yet to apply {result.not_yet_live} of "
                        "these events; differences may only be lag")
@@ -150,13 +151,14 @@ def asof(instant: str, customer: str | None, as_json: bool) -> None:
 
 
 def _as_of_table(states: list[Any], at: datetime) -> None:
+    from domain.ticket import OPEN_STATES
+
     table = Table(title=f"as of {at.isoformat()}")
     for column in ("customer", "desk", "balance", "tickets open", "SLA breached",
                    "SLA overdue", "banned", "disputes open"):
         table.add_column(column)
     for s in states:
-        open_tickets = sum(1 for t in s.tickets if t.status in ("new", "open",
-                                                                "waiting_on_customer"))
+        open_tickets = sum(1 for t in s.tickets if t.status in OPEN_STATES)
         table.add_row(s.customer, s.tenant, "-" if s.balance is None else str(s.balance),
                       str(open_tickets), str(sum(t.sla == "breached" for t in s.tickets)),
                       str(sum(t.sla == "overdue" for t in s.tickets)),

@@ -171,8 +171,9 @@ def _store_head(database_url: str) -> int:
 
 
 def _derive(status: Status) -> None:
-    """Every event up to `applied_through` is applied: the relay's position if nothing
-    is behind, else the oldest last-applied position of a partition that is behind."""
+    """Every event up to `applied_through` is applied (or quarantined, which the
+    quarantine count shows): the relay's position if no partition is behind, else the
+    lowest last-consumed position among the partitions that are behind."""
     for group in status.groups:
         group.lag = sum(p.lag for p in group.partitions)
         behind = [p.position or 0 for p in group.partitions if p.lag > 0]

@@ -17,6 +17,7 @@ from domain.ticket import Ticket
 from replay.as_of import customer_as_of
 from replay.charge_audit import ChargeAuditor, UnknownChargeError, sweep
 from replay.profiles import Adoption
+from replay.rebuild import ShadowFolder
 from replay.receipt import build_receipt
 from replay.recorded import recorded_command, unclassified
 from replay.render import as_of_text, receipt_text
@@ -254,3 +255,14 @@ def test_a_changed_profile_is_a_built_in_one_with_values_set_by_path():
     data: dict = {"a": [{"b": 1}]}
     set_path(data, "a[0].b", "x")
     assert data == {"a": [{"b": "x"}]}
+
+
+def test_r_aud_2_a_rebuild_quarantines_and_parks_events_as_the_projector_does(desk):
+    t1 = [e for e in envelopes(desk) if e.ref == "t1" and e.type.startswith("ticket.")]
+    unknown = replace(t1[1], type="ticket.unheard_of")
+    folder = ShadowFolder(None, "shadow")  # type: ignore[arg-type]  (changes() needs no I/O)
+    changes = folder.changes([t1[0], unknown, t1[2], t1[0]])
+    assert (folder.events, folder.skipped) == (1, 1)
+    assert "unknown event type 'ticket.unheard_of'" in folder.failures[0]
+    assert "parked" in folder.failures[1]  # the later event of that ticket waits
+    assert {c.table for c in changes} >= {"tickets"}

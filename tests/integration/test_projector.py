@@ -625,14 +625,15 @@ def _envelope(**overrides: Any) -> Envelope:
     return Envelope(**{**base, **overrides})
 
 
-def test_unknown_types_and_rows_the_database_refuses_are_quarantined_alone(settings):
+def test_unknown_types_refused_rows_and_bad_stream_ids_are_quarantined_alone(settings):
     system = bootstrap(settings)
     try:
         producer = make_producer(system.kafka_bootstrap)
         refused = _envelope(type="dispute.opened", customer="c9", ref="d9", data={
             "dispute": "d9", "charge_id": None, "due_at": "2026-05-06T09:00:00Z"})
         for envelope in (_envelope(), _envelope(type="ticket.teleported", customer="c9"),
-                         refused, _envelope(customer="c8", ref="c8")):
+                         refused, _envelope(aggregate_id="not-a-uuid", type="x\x00y"),
+                         _envelope(customer="c8", ref="c8")):
             producer.send(settings.topic, key=b"c9", value=envelope.encode())
         producer.flush()
         projector = system.projector()
@@ -643,12 +644,13 @@ def test_unknown_types_and_rows_the_database_refuses_are_quarantined_alone(setti
             rows = conn.execute("SELECT event_type, reason FROM quarantine "
                                 'ORDER BY "offset"').fetchall()
             customers = conn.execute("SELECT count(*) FROM customers").fetchone()[0]
-            return rows if len(rows) == 2 and customers == 2 else []
+            return rows if len(rows) == 3 and customers == 2 else []
 
-        rows = wait_for(quarantined, what="two quarantined records and two customers")
+        rows = wait_for(quarantined, what="three quarantined records and two customers")
         assert rows[0] == ("ticket.teleported", "unknown event type 'ticket.teleported'")
         assert rows[1][0] == "dispute.opened"
         assert rows[1][1].startswith("fold failed in the database: NotNullViolation")
+        assert rows[2][1].startswith("malformed envelope: aggregateid")
         producer.close()
     finally:
         system.close()
