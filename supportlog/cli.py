@@ -98,7 +98,8 @@ def infra_down() -> None:
 
 
 #: Modules that add commands to `main`; each defines `register(main)`.
-COMMAND_MODULES = ("commands_cli", "cli_log", "cli_projector", "cli_replay", "cli_run")
+COMMAND_MODULES = ("commands_cli", "cli_log", "cli_projector", "cli_replay", "cli_run",
+                   "cli_bench")
 
 
 def _register_commands() -> None:
