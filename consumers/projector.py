@@ -34,6 +34,7 @@ from psycopg.types.json import Jsonb
 
 from consumers.envelope import Envelope, EnvelopeError
 from consumers.faults import NO_FAULTS, FaultSwitch
+from consumers.topic_reader import high_water_marks
 from domain.errors import SupportlogError
 from projections.changes import Change, apply_changes, changes_for, is_known
 
@@ -381,14 +382,41 @@ class Projector:
         return {int(p): int(o) for p, o in rows}
 
     def seek_to_stored(self, tps: list[TopicPartition]) -> dict[int, int]:
-        """Seeks each partition to its stored offset (or the beginning); returns them."""
+        """Seeks each partition to its stored offset (or the beginning); returns them.
+
+        A stored offset beyond what the partition holds means the topic was replaced and
+        refilled from the store (a restarted memory broker, a new cluster): the offsets
+        are forgotten and the partition is read again from the start, which is safe
+        because events already applied are skipped by their aggregate version.
+        """
         stored = self.stored_offsets()
+        if stored and tps:
+            self._forget_offsets_beyond_topic(stored, tps)
         for tp in tps:
             if tp.partition in stored:
                 self.consumer.seek(tp, stored[tp.partition])
             else:
                 self.consumer.seek_to_beginning(tp)
         return {tp.partition: stored.get(tp.partition, 0) for tp in tps}
+
+    def _forget_offsets_beyond_topic(self, stored: dict[int, int],
+                                     tps: list[TopicPartition]) -> None:
+        bootstrap = self.consumer.config["bootstrap_servers"]
+        if isinstance(bootstrap, list):
+            bootstrap = ",".join(bootstrap)
+        marks = high_water_marks(bootstrap, self.topic)
+        beyond = [tp.partition for tp in tps
+                  if stored.get(tp.partition, 0) > marks.get(tp.partition, 0)]
+        if not beyond:
+            return
+        log.warning("stored offsets lie beyond the topic's end: it was refilled; "
+                    "reading those partitions again", extra={"partitions": beyond})
+        with self._db, self.conn.transaction():
+            self.conn.execute(
+                "DELETE FROM projector_offsets WHERE group_id = %s AND topic = %s "
+                "AND partition = ANY(%s)", (self.group_id, self.topic, beyond))
+        for partition in beyond:
+            del stored[partition]
 
     # --- the loop ---------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import projections  # noqa: F401  (registers the folds)
+from consumers.dead_letter import DeadLetters, ensure_dead_letter_topic
 from consumers.faults import FaultSwitch
 from consumers.kafka_config import ensure_topic, make_consumer, make_producer
 from consumers.projector import Projector
@@ -80,16 +81,25 @@ class System:
         return Relay(self.desk, self.connect(), producer, self.settings.topic,
                      batch_size=batch_size, faults=self.faults)
 
-    def projector(self, group_id: str | None = None, *, join_group: bool = False) -> Projector:
+    def projector(self, group_id: str | None = None, *, join_group: bool = False,
+                  dead_letters: bool = False) -> Projector:
         """Returns a projector; with `join_group` it joins the consumer group, else it
-        reads every partition itself."""
+        reads every partition itself. With `dead_letters`, quarantined events are also
+        published on `<topic>.dlq` (production); without, they stay in the table."""
         group = group_id or self.settings.group_id
         consumer = make_consumer(self.kafka_bootstrap,
                                  group_id=group if join_group else None,
                                  client_id=f"supportlog-projector-{group}")
         self._closers.append(consumer)
+        sink = None
+        if dead_letters:
+            ensure_dead_letter_topic(self.kafka_bootstrap, self.settings.topic)
+            producer = make_producer(self.kafka_bootstrap)
+            self._closers.append(producer)
+            sink = DeadLetters(self.connect(), producer, self.settings.topic)
+            sink.publish_pending()  # a crash may have left some unsent
         projector = Projector(self.connect(), consumer, self.settings.topic, group,
-                              faults=self.faults)
+                              faults=self.faults, dead_letters=sink)
         if join_group:
             projector.subscribe()
         else:

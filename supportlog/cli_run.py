@@ -75,7 +75,7 @@ def run(interval: float) -> None:
     stop = _stop_on_signals()
     failures: list[str] = []
     relay = system.relay()
-    projector = system.projector(join_group=True)
+    projector = system.projector(join_group=True, dead_letters=True)
     scheduler = Scheduler(system.desk, system.connect(), faults=system.faults)
     threads = [
         _worker("relay", lambda: relay.run(stop), stop, failures),

@@ -26,6 +26,9 @@ class Pipeline:
     def __init__(self, system: System):
         self.system = system
         self.relay = system.relay()
+        # A broker that lost the topic (the embedded one keeps nothing across restarts)
+        # is refilled from the store before anything else is published.
+        self.relay.refill_if_topic_lost()
         self.projector = system.projector()
 
     def sync(self, timeout_s: float = 60.0) -> None:
