@@ -20,6 +20,7 @@ from uuid import UUID
 
 import domain.desk  # noqa: F401  (imports every aggregate, which fills EVENT_TYPES)
 from consumers.envelope import SPEC_VERSION
+from domain.base import ENVELOPE_FIELDS as BASE_ENVELOPE_FIELDS
 from domain.base import EVENT_TYPES
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -29,8 +30,7 @@ ENVELOPE_FILE = "envelope.schema.json"
 
 #: Event fields that the envelope carries as attributes, not in `data` (the same set
 #: `SupportAggregate.Event.payload` leaves out; the catalogue test checks they agree).
-ENVELOPE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp",
-                             "originator_topic", "prev_hash", "customer", "tenant", "ref"})
+ENVELOPE_FIELDS = BASE_ENVELOPE_FIELDS
 
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 _HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}

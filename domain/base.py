@@ -22,6 +22,10 @@ from domain.chain import GENESIS, event_hash
 #: Every event class by its stable type name; the envelope and the catalogue read it.
 EVENT_TYPES: dict[str, type[SupportAggregate.Event]] = {}
 
+#: The fields every event has that the envelope carries itself; `payload` is the rest.
+ENVELOPE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp",
+                             "originator_topic", "prev_hash", "customer", "tenant", "ref"})
+
 _ID_NAMESPACE = UUID("6f1d6b52-63a5-4a0e-9a51-2c8f3e0d9b11")
 
 def stable_names(name: str):
@@ -89,9 +93,7 @@ class SupportAggregate(Aggregate):
         @property
         def payload(self) -> dict[str, Any]:
             """The event's own fields, without the store's bookkeeping."""
-            skip = {"originator_id", "originator_version", "timestamp", "originator_topic",
-                    "prev_hash", "customer", "tenant", "ref"}
-            return {k: v for k, v in vars(self).items() if k not in skip}
+            return {k: v for k, v in vars(self).items() if k not in ENVELOPE_FIELDS}
 
     class Created(Event, Aggregate.Created):
         """The first event of an aggregate."""

@@ -147,6 +147,7 @@ class Customer(SupportAggregate):
 
         TOPIC = "customer.month_rolled_over"
         month: str
+        requests_limit: int | None
         free_limit: int
         timer_id: str
 

@@ -211,6 +211,14 @@ class Ticket(SupportAggregate):
         def evolve(self, aggregate: Any) -> None:
             aggregate.breached = True
 
+    class ChargeDisputed(SupportAggregate.Event):
+        """One of the ticket's charges is disputed: kept on the charge's own stream so
+        an audit of the charge finds its disputes without scanning the log (R-AUD-1)."""
+
+        TOPIC = "ticket.charge_disputed"
+        charge_id: str
+        dispute: str
+
     def _respond(self, event: Any) -> None:
         if event.first_response:
             self.first_response_at = event.timestamp

@@ -18,3 +18,6 @@ not_projected("policy.tenant_founded",
 not_projected("command.accepted",
               "a receipt that makes a command idempotent; the events it lists are folded "
               "themselves")
+not_projected("ticket.charge_disputed",
+              "an index for audits on the charge's own stream; the dispute itself is "
+              "projected from dispute.opened")

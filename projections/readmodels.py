@@ -59,7 +59,8 @@ def fold_quotas(e: Any) -> list[Change]:
 def fold_quota_rollover(e: Any) -> list[Change]:
     return [Upsert("quotas", {"customer": e.customer}, {
         "month": e.data["month"], "requests_used": 0, "modifications_used": 0,
-        "free_used": 0, "free_limit": e.data["free_limit"]}),
+        "free_used": 0, "free_limit": e.data["free_limit"],
+        "requests_limit": e.data.get("requests_limit")}),
         Delete("timers", {"timer_id": f"rollover:{e.customer}"})]
 
 

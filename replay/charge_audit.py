@@ -2,10 +2,10 @@
 (R-AUD-1); `audit all` sweeps every charge in the log.
 
 A charge id is `<ticket>/<n>`, so the ticket's stream is found from it directly; the
-customer's credit account and the desk's adopted profiles are streams too. Disputes are
-found in the log by their `dispute.opened` events (a filtered read of the notification
-log, done once per auditor), so the receipt depends on no read model. Nothing here is
-written anywhere.
+customer's credit account and the desk's adopted profiles are streams too, and the
+disputes are named on the ticket's stream (`ticket.charge_disputed`), so a receipt
+costs one customer's streams, never a scan of the log, and depends on no read model.
+Nothing here is written anywhere.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from consumers.envelope import Envelope
 from domain.credit_account import CreditAccount
 from domain.desk import SupportDesk
 from domain.dispute import Dispute
@@ -30,20 +31,18 @@ class UnknownChargeError(InvalidArgumentError):
 
 
 class ChargeAuditor:
-    """Builds receipts from one store; keeps the adopted profiles and the dispute index."""
+    """Builds receipts from one store; keeps the adopted profiles."""
 
     def __init__(self, desk: SupportDesk):
         self.desk = desk
         self.profiles = AdoptedProfiles(desk)
-        self._disputes: dict[str, list[str]] | None = None
 
-    def disputes_of(self, charge_id: str) -> list[str]:
-        """Returns the names of the disputes opened about `charge_id`, oldest first."""
-        if self._disputes is None:
-            self._disputes = {}
-            for e in envelopes(self.desk, topics=["dispute.opened"]):
-                self._disputes.setdefault(e.data["charge_id"], []).append(e.ref)
-        return self._disputes.get(charge_id, [])
+    @staticmethod
+    def disputes_of(charge_id: str, ticket_events: list[Envelope]) -> list[str]:
+        """Returns the disputes opened about `charge_id`, oldest first, from the
+        `ticket.charge_disputed` events of the charge's own ticket stream."""
+        return [e.data["dispute"] for e in ticket_events
+                if e.type == "ticket.charge_disputed" and e.data["charge_id"] == charge_id]
 
     def receipt(self, charge_id: str) -> Receipt:
         """Returns the receipt of `charge_id`; raises UnknownChargeError if the log has
@@ -65,7 +64,7 @@ class ChargeAuditor:
                                          charge.get("profile_version"),
                                          datetime.fromisoformat(entry.time))
         disputes = [as_envelopes(stream(self.desk, Dispute.id_for(name)))
-                    for name in self.disputes_of(charge_id)]
+                    for name in self.disputes_of(charge_id, ticket_events)]
         receipt = build_receipt(charge_id, ticket_events, account_events, adoption, disputes)
         assert receipt is not None  # the entry was found above
         return receipt

@@ -82,7 +82,7 @@ ALONGSIDE = frozenset({
     "customer.request_counted", "customer.modification_counted", "credit.account_opened",
     "credit.charged", "credit.compensated", "credit.request_held",
     "credit.requests_released", "ban.record_opened", "ban.duplicate_noted",
-    "ban.spam_suspected", "domain.claimed", "command.accepted",
+    "ban.spam_suspected", "domain.claimed", "command.accepted", "ticket.charge_disputed",
 })
 
 #: Events timers record: the replay's scheduler fires timers from the replayed state.

@@ -372,7 +372,9 @@ class DeskHandlers(Handlers):
             charge_id=a["charge"], ticket=ticket_name, credits=charge.get("credits"),
             money=charge.get("money"), due_at=utc(due), business_days=days,
             calendar_id=calendar.calendar_id, calendar_version=calendar.version)
-        return [dispute]
+        ticket.record(Ticket.ChargeDisputed, now=now, charge_id=a["charge"],
+                      dispute=a["dispute"])
+        return [dispute, ticket]
 
     def charge_of(self, ticket: Ticket, n: int) -> dict:
         """Returns the n-th charge of `ticket` from its stored events."""

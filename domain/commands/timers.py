@@ -121,5 +121,6 @@ class TimerHandlers:
             return []
         plan = self.entitlement(customer, profile, now)
         customer.record(Customer.MonthRolledOver, now=later(now, customer), month=month,
+                        requests_limit=plan.get("requests_per_month"),
                         free_limit=plan.get("free_modifications", 0), timer_id=timer_id)
         return [customer]

@@ -1,0 +1,73 @@
+"""Projector memory: peak RSS of a projector that folds N events, against one that folds
+N/10 (`rss_growth` = the first over the second, minus 1; goal: at most 0.2).
+
+Each run is a child process (`python -m supportlog.bench.rss`), so the peak is the
+projector's alone (`ru_maxrss`), not the benchmark's with its encoded baselines. It
+projects a topic from the start into a fresh database until it has written the given
+number of records and prints one JSON line. The N/10 topic is a store-ordered prefix of
+the log, relayed by the real relay, so its events fold exactly as the full topic's do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+_DEADLINE_S = 900.0
+
+
+def project(database_url: str, bootstrap: str, topic: str, records: int) -> dict[str, Any]:
+    """Projects `records` records of `topic` into `database_url`'s read models; returns
+    the records written, the seconds taken and the process's peak RSS in bytes."""
+    import psycopg
+
+    import projections  # noqa: F401  (registers the folds)
+    from consumers.kafka_config import make_consumer
+    from consumers.projector import Projector
+
+    conn = psycopg.connect(database_url, autocommit=True)
+    consumer = make_consumer(bootstrap, group_id=None, client_id="supportlog-bench-rss")
+    projector = Projector(conn, consumer, topic, "supportlog-bench-rss")
+    projector.assign_all()
+    written, started = 0, time.perf_counter()
+    while written < records:
+        written += projector.poll_once(100).records
+        if time.perf_counter() - started > _DEADLINE_S:
+            raise SystemExit(f"projected {written} of {records} records in {_DEADLINE_S}s")
+    seconds = time.perf_counter() - started
+    consumer.close()
+    conn.close()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"records": written, "seconds": round(seconds, 3), "peak_rss_bytes": peak_kib * 1024}
+
+
+def run_child(database_url: str, bootstrap: str, topic: str, records: int) -> dict[str, Any]:
+    """Runs `project` in a fresh interpreter and returns what it printed."""
+    out = subprocess.run(
+        [sys.executable, "-m", "supportlog.bench.rss", "--database-url", database_url,
+         "--bootstrap", bootstrap, "--topic", topic, "--records", str(records)],
+        capture_output=True, text=True, check=False, timeout=_DEADLINE_S + 60,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if out.returncode != 0:
+        raise RuntimeError(f"the projector child failed: {out.stderr.strip()[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--records", type=int, required=True)
+    args = parser.parse_args(argv)
+    print(json.dumps(project(args.database_url, args.bootstrap, args.topic, args.records)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Runs every stage and its baseline back to back, on throwaway databases and topics of
+the configured (or embedded) servers, and assembles the one result `bench` prints.
+
+Layout: database/topic `bench` holds the played workload (store, live read models,
+topic); `bench_stages` receives the relay's copy of that log, which the projector, the
+bare consumer and the naive loop then read; `bench_small` holds the same workload at a
+hundredth of the size, for the latency probes; each projector run for the memory
+figure gets a fresh `bench_rss` database. All are dropped at the end, so the user's
+data is never touched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from consumers.kafka_config import ensure_topic
+from supportlog.bench import ingest, latency, projection, rebuild, relay, rss
+from supportlog.bench.environment import describe
+from supportlog.bench.goals import judge
+from supportlog.bench.measure import Rate, ratio
+from supportlog.bootstrap import System, isolated_system
+from supportlog.settings import Settings
+
+#: Starts a task of `total` steps named `description`; returns its advance function.
+Tracker = Callable[[str, int], Callable[[int], None]]
+
+
+def _silent(_description: str, _total: int) -> Callable[[int], None]:
+    return lambda _n: None
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """How big each part of a run is; every default follows from `events`."""
+
+    events: int = 100_000
+    seed: int = 7
+    #: The naive loop's sample: one commit per event is a WAL flush each.
+    naive_limit: int = 10_000
+    latency_samples: int | None = None
+    repeats: int = 15
+
+    @property
+    def samples(self) -> int:
+        if self.latency_samples is not None:
+            return self.latency_samples
+        return max(20, min(200, self.events // 500))
+
+
+@contextmanager
+def _systems(settings: Settings, *labels: str) -> Iterator[list[System]]:
+    with ExitStack() as stack:
+        yield [stack.enter_context(isolated_system(settings, label)) for label in labels]
+
+
+def _tenth_topic(main: System, stages: System, events: int) -> str:
+    """Relays the first tenth of `main`'s log to a topic of its own; returns its name."""
+    topic = f"{stages.settings.topic}.tenth"
+    ensure_topic(stages.kafka_bootstrap, topic, stages.settings.partitions)
+    tenth = relay.make_relay(main, stages, topic)
+    tenth.batch_size = max(1, min(relay.RELAY_BATCH, events // 10))
+    while tenth.position() < events // 10 and tenth.pump_once():
+        pass
+    return topic
+
+
+def _rss(settings: Settings, main: System, stages: System, events: int,
+         track: Tracker) -> dict[str, Any]:
+    tenth_topic = _tenth_topic(main, stages, events)
+    advance = track("projector memory, N/10 then N (child processes)", 2)
+    runs = {}
+    for label, topic, records in (("at_n_10", tenth_topic, events // 10),
+                                  ("at_n", stages.settings.topic, events)):
+        with isolated_system(settings, "bench_rss") as fresh:
+            runs[label] = rss.run_child(fresh.database_url, stages.kafka_bootstrap, topic,
+                                        records)
+        advance(1)
+    growth = None
+    if runs["at_n_10"]["peak_rss_bytes"]:
+        growth = round(runs["at_n"]["peak_rss_bytes"] / runs["at_n_10"]["peak_rss_bytes"] - 1,
+                       3)
+    return {"growth": growth, **runs}
+
+
+def _latency(settings: Settings, plan: BenchPlan, main: System, sample_value: bytes,
+             track: Tracker) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    small_customers = ingest.customers_for(plan.events // 100)
+    with isolated_system(settings, "bench_small") as small:
+        ingest.play(small, seed=plan.seed, customers=small_customers,
+                    track=lambda steps: track("playing the N/100 log", steps))
+        probe = latency.find_probe(small)
+        out["events_small_log"] = small.desk.recorder.max_notification_id() or 0
+        if probe is not None:
+            advance = track("audit and as-of probes", 2)
+            at_small = latency.replay_latency(small, probe, plan.repeats)
+            advance(1)
+            at_n = latency.replay_latency(main, probe, plan.repeats)
+            advance(1)
+            for name in ("audit", "as_of"):
+                a, b = at_n[f"{name}_ms"], at_small[f"{name}_ms"]
+                out[name] = {"at_n_ms": a, "at_n_100_ms": b,
+                             "ratio": round(max(a, b) / min(a, b), 3) if min(a, b) else None}
+            out["probe"] = {"charge_id": probe.charge_id, "customer": probe.customer,
+                            "as_of": probe.at.isoformat()}
+    samples = plan.samples
+    out["command_to_projection"] = latency.command_to_projection(
+        main, samples, plan.seed + 1, track("command to projection", samples))
+    out["broker_produce_to_consume"] = latency.broker_round_trip(
+        main, samples, sample_value, track("broker produce to consume", samples))
+    ours = out["command_to_projection"]["p99_ms"]
+    broker = out["broker_produce_to_consume"]["p99_ms"]
+    out["command_to_projection_vs_broker_p99"] = (round(ours / broker, 3)
+                                                  if ours and broker else None)
+    return out
+
+
+def run_bench(settings: Settings, plan: BenchPlan, track: Tracker = _silent) -> dict[str, Any]:
+    """Runs every stage and baseline and returns the result (see `docs/performance.md`)."""
+    started = time.perf_counter()
+    embedded = settings.embedded
+    customers = ingest.customers_for(plan.events)
+    with _systems(settings, "bench", "bench_stages") as (main, stages):
+        played = ingest.play(main, seed=plan.seed, customers=customers,
+                             track=lambda steps: track("ingest: commands through the domain",
+                                                       steps))
+        events = main.desk.recorder.max_notification_id() or 0
+        es_save = ingest.es_save_baseline(main, played, track(
+            "ingest baseline: bare eventsourcing saves", sum(played.batches)))
+
+        relayed = relay.run_relay(main, stages, track("relay: store to Kafka", events))
+        encoded = relay.encoded_log(main)
+        sample_value = encoded[len(encoded) // 2].value
+        produced = relay.raw_produce(stages, encoded, track("relay baseline: raw produce",
+                                                            len(encoded)))
+        del encoded
+
+        projected = projection.run_projector(stages, relayed.items,
+                                             track("projection: the projector", events))
+        consumed = projection.raw_consume(stages, relayed.items,
+                                          track("projection baseline: raw consume", events))
+        naive_n = min(plan.naive_limit, relayed.items)
+        naive = projection.naive(stages, naive_n, track(
+            "projection baseline: one transaction per event", naive_n))
+
+        rebuilt = rebuild.run_rebuild(main, track("rebuild: full, from the store", events))
+        read = rebuild.raw_read(main, track("rebuild baseline: decoded read", events))
+
+        memory = _rss(settings, main, stages, relayed.items, track)
+        latencies = _latency(settings, plan, main, sample_value, track)
+        environment = describe(main, embedded)
+
+    figures: dict[str, dict[str, Rate]] = {
+        "ingest": {"domain": played.domain, "es_save": es_save},
+        "relay": {"relay": relayed, "raw_produce": produced},
+        "projection": {"projector": projected, "naive": naive, "raw_consume": consumed},
+        "rebuild": {"rebuild": rebuilt, "raw_read": read},
+    }
+    result: dict[str, Any] = {
+        "events": events,
+        "requested_events": plan.events,
+        "workload": {"seed": plan.seed, "customers": customers, "days": ingest.DAYS,
+                     "commands": played.commands, "rejected": played.rejected,
+                     "timers_fired": played.timers_fired,
+                     "setup_events": played.setup_events,
+                     "unsaved_calls_s": round(played.idle_calls_s, 3)},
+        "ratios": {
+            "ingest_vs_es_save": ratio(played.domain, es_save),
+            "relay_vs_raw_produce": ratio(relayed, produced),
+            "projection_vs_naive": ratio(projected, naive),
+            "projection_vs_raw_consume": ratio(projected, consumed),
+            "rebuild_vs_raw_read": ratio(rebuilt, read),
+        },
+        "rss_growth": memory["growth"],
+        "figures": {stage: {name: r.to_dict() for name, r in rates.items()}
+                    for stage, rates in figures.items()},
+        "rss": memory,
+        "latency": latencies,
+        "environment": environment,
+    }
+    result["goals"] = judge(result)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
