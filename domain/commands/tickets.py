@@ -9,6 +9,7 @@ from domain.ban import Ban
 from domain.base import utc
 from domain.calendar import ClockMode
 from domain.commands.handlers import Handlers, month_key, next_month_start
+from domain.commands.timers import record_breach_if_due
 from domain.credit_account import CreditAccount
 from domain.customer import Customer
 from domain.dispute import Dispute
@@ -159,7 +160,7 @@ class DeskHandlers(Handlers):
             days = self.profile(ticket).section("tickets")["auto_close_silent_days"]
             silent = utc(now) + timedelta(days=days)
         ticket.record(Ticket.AgentReplied, now=now, agent=a["agent"], status=status,
-                      first_response=ticket.first_response_at is None, silent_close_at=silent)
+                      first_response=self._first(ticket, now), silent_close_at=silent)
         return [ticket]
 
     def customer_reply(self, a: dict, now: datetime) -> list:
@@ -258,8 +259,14 @@ class DeskHandlers(Handlers):
             changed.append(customer)
         return changed
 
-    def _first(self, ticket: Ticket) -> bool:
-        return ticket.first_response_at is None
+    def _first(self, ticket: Ticket, now: datetime) -> bool:
+        """True if this is the ticket's first reaction. A first reaction after the due
+        time records the breach first (R-SLA-5), so a breach never depends on when a
+        scheduler happened to look."""
+        first = ticket.first_response_at is None
+        if first:
+            record_breach_if_due(ticket, utc(now), timer_id=f"sla:{ticket.ticket}")
+        return first
 
     def solve_ticket(self, a: dict, now: datetime) -> list:
         ticket = self.ticket(a["ticket"])
@@ -270,7 +277,7 @@ class DeskHandlers(Handlers):
             warranty = utc(now) + timedelta(days=profile.section("pricing")["warranty_days"])
         days = profile.section("tickets")["auto_close_solved_days"]
         ticket.record(Ticket.Solved, now=now, agent=a["agent"],
-                      first_response=self._first(ticket), warranty_until=warranty,
+                      first_response=self._first(ticket, now), warranty_until=warranty,
                       auto_close_at=utc(now) + timedelta(days=days))
         return [ticket]
 
@@ -281,14 +288,14 @@ class DeskHandlers(Handlers):
             raise InvalidArgumentError(f"reason must be one of {', '.join(reasons)}")
         ticket.guard_open("declined")
         ticket.record(Ticket.Declined, now=now, agent=a["agent"], reason=a["reason"],
-                      first_response=self._first(ticket))
+                      first_response=self._first(ticket, now))
         return [ticket]
 
     def forward_ticket(self, a: dict, now: datetime) -> list:
         ticket = self.ticket(a["ticket"])
         ticket.guard_open("forwarded")
         ticket.record(Ticket.Forwarded, now=now, agent=a["agent"], to=a["to"],
-                      estimate_hours=a["estimate_hours"], first_response=self._first(ticket))
+                      estimate_hours=a["estimate_hours"], first_response=self._first(ticket, now))
         return [ticket]
 
     def mark_duplicate(self, a: dict, now: datetime) -> list:

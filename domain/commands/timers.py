@@ -30,6 +30,22 @@ def later(due: datetime, aggregate: Any) -> datetime:
     return max(due, aggregate.modified_on)
 
 
+def record_breach_if_due(ticket: Ticket, now: datetime, timer_id: str) -> bool:
+    """Records the first-response breach if its due time has passed without a reaction
+    (R-SLA-5), with the target, due time, calendar version and clock mode; returns
+    whether it did."""
+    if not ticket.sla or ticket.breached or not ticket.awaiting_first_response:
+        return False
+    due = datetime.fromisoformat(ticket.sla["due_at"])
+    if now < due:
+        return False
+    ticket.record(Ticket.SlaBreached, now=later(due, ticket), target=ticket.sla["target"],
+                  due_at=due, calendar_id=ticket.sla["calendar_id"],
+                  calendar_version=ticket.sla["calendar_version"],
+                  clock_mode=ticket.sla["clock_mode"], timer_id=timer_id)
+    return True
+
+
 class TimerHandlers:
     """Mixed into the desk's handlers: `fire(kind, subject, timer_id, now)`."""
 
@@ -41,17 +57,8 @@ class TimerHandlers:
 
     def _timer_sla_breach(self: Any, subject: str, timer_id: str, now: datetime) -> list:
         ticket = self.desk.load(Ticket, Ticket.id_for(subject))
-        if ticket is None or not ticket.sla or ticket.breached \
-                or not ticket.awaiting_first_response:
+        if ticket is None or not record_breach_if_due(ticket, now, timer_id):
             return []
-        due = datetime.fromisoformat(ticket.sla["due_at"])
-        if now < due:
-            return []
-        ticket.record(Ticket.SlaBreached, now=later(due, ticket), target=ticket.sla["target"],
-                      due_at=due,
-                      calendar_id=ticket.sla["calendar_id"],
-                      calendar_version=ticket.sla["calendar_version"],
-                      clock_mode=ticket.sla["clock_mode"], timer_id=timer_id)
         return [ticket]
 
     def _timer_auto_close_solved(self: Any, subject: str, timer_id: str,

@@ -30,16 +30,20 @@ from supportlog.pipeline import Pipeline
 from supportlog.scheduler import Scheduler
 from supportlog.workload import START, Workload, iter_hours
 
-#: Events the demo workload stores per customer over a 30-day month (measured: 80-86).
-EVENTS_PER_CUSTOMER = 84
+#: Events the workload stores per customer: about 8 for registering and buying, and
+#: about 7.6 per ticket, with 10 tickets a 30-day month (measured over 30 days: 80-86).
+_EVENTS_PER_SIGNUP = 8
+_EVENTS_PER_TICKET = 7.6
 DAYS = 30
 
 Advance = Callable[[int], None]
 
 
-def customers_for(events: int) -> int:
-    """Returns how many generated customers make about `events` stored events."""
-    return max(1, round(events / EVENTS_PER_CUSTOMER))
+def customers_for(events: int, days: int = DAYS) -> int:
+    """Returns how many generated customers make about `events` stored events over
+    `days` days."""
+    per_customer = _EVENTS_PER_SIGNUP + _EVENTS_PER_TICKET * max(1.0, 10 * days / 30)
+    return max(1, round(events / per_customer))
 
 
 @dataclass
@@ -94,7 +98,7 @@ class _Clock:
         self.seconds = time.perf_counter() - self._started
 
 
-def play(system: System, *, seed: int, customers: int, prefix: str = "",
+def play(system: System, *, seed: int, customers: int, days: int = DAYS, prefix: str = "",
          track: Callable[[int], Advance] | None = None) -> Played:
     """Plays the generated month through `system`, timing each desk call; `track(steps)`
     is told how many steps there are and returns the function to report progress."""
@@ -102,7 +106,7 @@ def play(system: System, *, seed: int, customers: int, prefix: str = "",
     for profile_id in PROFILE_IDS:
         system.desk.adopt(builtin_profile(profile_id), START)
     played.setup_events = system.desk.recorder.max_notification_id() or 0
-    steps = Workload(seed, customers, DAYS, prefix=prefix).build()
+    steps = Workload(seed, customers, days, prefix=prefix).build()
     advance = track(len(steps)) if track else None
     pipeline = Pipeline(system)
     scheduler = Scheduler(_TimedDesk(system.desk, played),  # type: ignore[arg-type]

@@ -33,7 +33,6 @@ from domain.errors import SupportlogError
 from replay.as_of import customer_as_of
 from replay.charge_audit import ChargeAuditor
 from replay.streams import envelopes
-from supportlog.bench.ingest import DAYS
 from supportlog.bench.measure import median_ms, ms, percentile
 from supportlog.bootstrap import System
 from supportlog.workload import START, Workload
@@ -54,29 +53,34 @@ class LatencyTimeoutError(SupportlogError):
 
 @dataclass(frozen=True)
 class Probe:
-    """A charge and its customer, present in both logs."""
+    """A customer (and its first charge, if the log has one), present in both logs."""
 
-    charge_id: str
     customer: str
+    charge_id: str | None
     at: datetime
 
 
-def find_probe(system: System) -> Probe | None:
-    """Returns the first charge in the log and its customer, or None if none was made."""
+def find_probe(system: System, days: int) -> Probe | None:
+    """Returns the log's first charge and its customer, or, with no charge in the log,
+    its first customer; None for a log without customers. `at` is after the last day."""
+    at = START + timedelta(days=days + 7)
     for e in envelopes(system.desk, topics=["ticket.work_logged"]):
         charge = e.data.get("charge")
         if charge:
-            return Probe(charge["charge_id"], e.customer, START + timedelta(days=DAYS + 7))
+            return Probe(e.customer, charge["charge_id"], at)
+    for e in envelopes(system.desk, topics=["customer.registered"]):
+        return Probe(e.customer, None, at)
     return None
 
 
-def replay_latency(system: System, probe: Probe, repeats: int) -> dict[str, float]:
-    """Returns the median ms of auditing the probe's charge and of its customer as of
-    the end of the month, on `system`'s log."""
+def replay_latency(system: System, probe: Probe, repeats: int) -> dict[str, float | None]:
+    """Returns the median ms of auditing the probe's charge (None without one) and of
+    its customer as of `probe.at`, on `system`'s log."""
     conn = system.connect()
+    charge_id = probe.charge_id
     return {
-        "audit_ms": median_ms(lambda: ChargeAuditor(system.desk).receipt(probe.charge_id),
-                              repeats),
+        "audit_ms": None if charge_id is None else median_ms(
+            lambda: ChargeAuditor(system.desk).receipt(charge_id), repeats),
         "as_of_ms": median_ms(lambda: customer_as_of(system.desk, probe.customer, probe.at,
                                                      conn), repeats),
     }
@@ -125,7 +129,7 @@ def _summary(samples: list[float]) -> dict[str, Any]:
             "p99_ms": ms(percentile(samples, 99)), "max_ms": ms(max(samples, default=None))}
 
 
-def command_to_projection(system: System, samples: int, seed: int,
+def command_to_projection(system: System, samples: int, seed: int, days: int,
                           advance: Advance | None = None) -> dict[str, Any]:
     """Issues commands one at a time through a running relay and projector; returns the
     latency percentiles from the call to the projector's commit."""
@@ -142,7 +146,7 @@ def command_to_projection(system: System, samples: int, seed: int,
                threading.Thread(target=projector.run, args=(stop,), daemon=True)]
     for thread in threads:
         thread.start()
-    steps = Workload(seed, max(1, samples // 40 + 1), DAYS, prefix="lat-").build()
+    steps = Workload(seed, max(1, samples // 40 + 1), days, prefix="lat-").build()
     latencies: list[float] = []
     try:
         for step in steps:

@@ -35,6 +35,7 @@ def project(database_url: str, bootstrap: str, topic: str, records: int) -> dict
     consumer = make_consumer(bootstrap, group_id=None, client_id="supportlog-bench-rss")
     projector = Projector(conn, consumer, topic, "supportlog-bench-rss")
     projector.assign_all()
+    before = _current_rss()  # everything imported and connected, nothing read yet
     written, started = 0, time.perf_counter()
     while written < records:
         written += projector.poll_once(100).records
@@ -44,7 +45,18 @@ def project(database_url: str, bootstrap: str, topic: str, records: int) -> dict
     consumer.close()
     conn.close()
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"records": written, "seconds": round(seconds, 3), "peak_rss_bytes": peak_kib * 1024}
+    return {"records": written, "seconds": round(seconds, 3),
+            "peak_rss_bytes": peak_kib * 1024, "rss_at_end_bytes": _current_rss(),
+            "rss_before_bytes": before}
+
+
+def _current_rss() -> int | None:
+    """Returns the resident set size now (Linux /proc), or None elsewhere."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def run_child(database_url: str, bootstrap: str, topic: str, records: int) -> dict[str, Any]:

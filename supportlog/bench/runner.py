@@ -39,6 +39,8 @@ class BenchPlan:
 
     events: int = 100_000
     seed: int = 7
+    #: Length of the generated month; shorter only to keep the smoke test quick.
+    days: int = ingest.DAYS
     #: The naive loop's sample: one commit per event is a WAL flush each.
     naive_limit: int = 10_000
     latency_samples: int | None = None
@@ -86,30 +88,44 @@ def _rss(settings: Settings, main: System, stages: System, events: int,
     return {"growth": growth, **runs}
 
 
+def _growth(at_n: float | None, at_small: float | None) -> float | None:
+    """Returns the larger of two costs over the smaller (1 = no growth), None if unknown."""
+    if not at_n or not at_small:
+        return None
+    return round(max(at_n, at_small) / min(at_n, at_small), 3)
+
+
+def _replay_probes(settings: Settings, plan: BenchPlan, main: System,
+                   track: Tracker) -> dict[str, Any]:
+    """Audit and as-of latency on the main log and on one of a hundredth of its size."""
+    out: dict[str, Any] = {"audit": None, "as_of": None}
+    small_customers = max(2, ingest.customers_for(plan.events // 100, plan.days))
+    with isolated_system(settings, "bench_small") as small:
+        ingest.play(small, seed=plan.seed, customers=small_customers, days=plan.days,
+                    track=lambda steps: track("playing the N/100 log", steps))
+        out["events_small_log"] = small.desk.recorder.max_notification_id() or 0
+        probe = latency.find_probe(small, plan.days)
+        if probe is None:
+            return out
+        advance = track("audit and as-of probes", 2)
+        at_small = latency.replay_latency(small, probe, plan.repeats)
+        advance(1)
+        at_n = latency.replay_latency(main, probe, plan.repeats)
+        advance(1)
+    for name in ("audit", "as_of"):
+        a, b = at_n[f"{name}_ms"], at_small[f"{name}_ms"]
+        out[name] = {"at_n_ms": a, "at_n_100_ms": b, "ratio": _growth(a, b)}
+    out["probe"] = {"charge_id": probe.charge_id, "customer": probe.customer,
+                    "as_of": probe.at.isoformat()}
+    return out
+
+
 def _latency(settings: Settings, plan: BenchPlan, main: System, sample_value: bytes,
              track: Tracker) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    small_customers = ingest.customers_for(plan.events // 100)
-    with isolated_system(settings, "bench_small") as small:
-        ingest.play(small, seed=plan.seed, customers=small_customers,
-                    track=lambda steps: track("playing the N/100 log", steps))
-        probe = latency.find_probe(small)
-        out["events_small_log"] = small.desk.recorder.max_notification_id() or 0
-        if probe is not None:
-            advance = track("audit and as-of probes", 2)
-            at_small = latency.replay_latency(small, probe, plan.repeats)
-            advance(1)
-            at_n = latency.replay_latency(main, probe, plan.repeats)
-            advance(1)
-            for name in ("audit", "as_of"):
-                a, b = at_n[f"{name}_ms"], at_small[f"{name}_ms"]
-                out[name] = {"at_n_ms": a, "at_n_100_ms": b,
-                             "ratio": round(max(a, b) / min(a, b), 3) if min(a, b) else None}
-            out["probe"] = {"charge_id": probe.charge_id, "customer": probe.customer,
-                            "as_of": probe.at.isoformat()}
+    out = _replay_probes(settings, plan, main, track)
     samples = plan.samples
     out["command_to_projection"] = latency.command_to_projection(
-        main, samples, plan.seed + 1, track("command to projection", samples))
+        main, samples, plan.seed + 1, plan.days, track("command to projection", samples))
     out["broker_produce_to_consume"] = latency.broker_round_trip(
         main, samples, sample_value, track("broker produce to consume", samples))
     ours = out["command_to_projection"]["p99_ms"]
@@ -123,9 +139,9 @@ def run_bench(settings: Settings, plan: BenchPlan, track: Tracker = _silent) -> 
     """Runs every stage and baseline and returns the result (see `docs/performance.md`)."""
     started = time.perf_counter()
     embedded = settings.embedded
-    customers = ingest.customers_for(plan.events)
+    customers = ingest.customers_for(plan.events, plan.days)
     with _systems(settings, "bench", "bench_stages") as (main, stages):
-        played = ingest.play(main, seed=plan.seed, customers=customers,
+        played = ingest.play(main, seed=plan.seed, customers=customers, days=plan.days,
                              track=lambda steps: track("ingest: commands through the domain",
                                                        steps))
         events = main.desk.recorder.max_notification_id() or 0
@@ -163,7 +179,7 @@ def run_bench(settings: Settings, plan: BenchPlan, track: Tracker = _silent) -> 
     result: dict[str, Any] = {
         "events": events,
         "requested_events": plan.events,
-        "workload": {"seed": plan.seed, "customers": customers, "days": ingest.DAYS,
+        "workload": {"seed": plan.seed, "customers": customers, "days": plan.days,
                      "commands": played.commands, "rejected": played.rejected,
                      "timers_fired": played.timers_fired,
                      "setup_events": played.setup_events,

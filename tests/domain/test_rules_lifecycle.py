@@ -301,3 +301,17 @@ def test_r_tkt_4_a_profile_may_change_the_auto_close_days():
     run(desk, "solve_ticket", 10, ticket="t1", agent="a1")
     solved = [e for e in desk.events.get(Ticket.id_for("t1")) if isinstance(e, Ticket.Solved)]
     assert solved[0].auto_close_at == T0 + timedelta(minutes=10, days=3)
+
+
+def test_r_sla_5_a_late_first_reaction_records_the_breach_even_if_no_timer_fired():
+    """R-SLA-5: the breach is a fact of the log, not of when a scheduler looked."""
+    desk = desk_for("prem-site")
+    run(desk, "register_customer", customer="c1", email="c1@example.com")
+    run(desk, "start_subscription", customer="c1", subscription="s1", plan="premium",
+        term="month")
+    open_technical(desk, at_min=0)
+    run(desk, "agent_reply", 5 * 60, ticket="t1", agent="a1")  # due after 3 h
+    events = list(desk.events.get(Ticket.id_for("t1")))
+    assert [type(e).__name__ for e in events[-2:]] == ["SlaBreached", "AgentReplied"]
+    assert events[-2].due_at == T0 + timedelta(hours=3)
+    assert desk.fire_timer("sla_breach", "t1", "sla:t1", T0 + timedelta(hours=6)).events == []
