@@ -118,11 +118,14 @@ def report(system: System, result: DemoResult, console: Console) -> None:
                           "ORDER BY at DESC LIMIT 1").fetchone()
     console.print("\n[bold]Try next[/bold]")
     console.print(f"  psql '{system.database_url}' -c "
-                  "'SELECT department, ticket, position FROM service_queue "
-                  "ORDER BY department, position LIMIT 10'")
+                  "'SELECT * FROM analytics.sla_by_profile_plan_channel LIMIT 10'")
     if charge:
         console.print(f"  ./sl audit charge {charge[0]}")
-    console.print(f"  the topic: {system.settings.topic} on {system.kafka_bootstrap}")
+    console.print(f"  the topic {system.settings.topic} on {system.kafka_bootstrap}; "
+                  "a subscriber that prints every credit charge:")
+    console.print(f"  .venv/bin/python examples/print_charges.py --bootstrap "
+                  f"{system.kafka_bootstrap} --topic {system.settings.topic} --max-messages 5")
+    console.print("  ./sl whatif --profile cart-power --set credits.unit_minutes=10")
     console.print("  ./sl scenario run tests/scenarios/cart-power-credits.json")
 
 
