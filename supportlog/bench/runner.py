@@ -17,7 +17,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.kafka_config import ensure_topic
 from supportlog.bench import ingest, latency, projection, rebuild, relay, rss
 from supportlog.bench.environment import describe
 from supportlog.bench.goals import judge
@@ -59,27 +58,15 @@ def _systems(settings: Settings, *labels: str) -> Iterator[list[System]]:
         yield [stack.enter_context(isolated_system(settings, label)) for label in labels]
 
 
-def _tenth_topic(main: System, stages: System, events: int) -> str:
-    """Relays the first tenth of `main`'s log to a topic of its own; returns its name."""
-    topic = f"{stages.settings.topic}.tenth"
-    ensure_topic(stages.kafka_bootstrap, topic, stages.settings.partitions)
-    tenth = relay.make_relay(main, stages, topic)
-    tenth.batch_size = max(1, min(relay.RELAY_BATCH, events // 10))
-    while tenth.position() < events // 10 and tenth.pump_once():
-        pass
-    return topic
-
-
-def _rss(settings: Settings, main: System, stages: System, events: int,
-         track: Tracker) -> dict[str, Any]:
-    tenth_topic = _tenth_topic(main, stages, events)
+def _rss(settings: Settings, stages: System, events: int, track: Tracker) -> dict[str, Any]:
+    """Peak RSS of a projector folding the first N/10 records of the full topic, and of
+    one folding all N, each in a child process on a fresh database."""
     advance = track("projector memory, N/10 then N (child processes)", 2)
     runs = {}
-    for label, topic, records in (("at_n_10", tenth_topic, events // 10),
-                                  ("at_n", stages.settings.topic, events)):
+    for label, records in (("at_n_10", max(1, events // 10)), ("at_n", events)):
         with isolated_system(settings, "bench_rss") as fresh:
-            runs[label] = rss.run_child(fresh.database_url, stages.kafka_bootstrap, topic,
-                                        records)
+            runs[label] = rss.run_child(fresh.database_url, stages.kafka_bootstrap,
+                                        stages.settings.topic, records)
         advance(1)
     growth = None
     if runs["at_n_10"]["peak_rss_bytes"]:
@@ -166,7 +153,7 @@ def run_bench(settings: Settings, plan: BenchPlan, track: Tracker = _silent) -> 
         rebuilt = rebuild.run_rebuild(main, track("rebuild: full, from the store", events))
         read = rebuild.raw_read(main, track("rebuild baseline: decoded read", events))
 
-        memory = _rss(settings, main, stages, relayed.items, track)
+        memory = _rss(settings, stages, relayed.items, track)
         latencies = _latency(settings, plan, main, sample_value, track)
         environment = describe(main, embedded)
 
