@@ -6,7 +6,7 @@ The audit and as-of probes are taken on two logs of one workload seed, the full 
 one of a hundredth of its size: the generator builds customers one after another from
 one random stream, so the first customers (and their charges) are the same in both, and
 only the size of the log around them differs. Each probe is the median of repeated
-calls, with a fresh auditor each time (`supportlog audit charge` pays the dispute index).
+calls, with a fresh auditor each time, as `supportlog audit charge` builds one per call.
 
 Command-to-projection runs the relay and the projector as `supportlog run` does (each
 in its own thread, the relay polling the store every 100 ms when idle) and issues
