@@ -3,18 +3,24 @@ live read models, and optionally swap it in (R-AUD-2).
 
 It decides what to do with each event with the live projector's own `plan_batch` (skip
 a version already folded, quarantine an unknown type or a failing fold and park the
-rest of that aggregate), folds with the projector's fold functions, and writes each
-batch with one `apply_changes` into the shadow schema, so a difference can only come
-from the live tables, never from a second implementation. The swap locks the live
-tables against writers, folds whatever arrived since the read, and replaces their rows
-in one transaction. The projector's offsets and applied versions are left alone: if it
-was behind, it re-folds its tail on top of the swapped rows, and since folds set values
-from each event, the rows converge on the same state.
+rest of that aggregate) and folds with the projector's fold functions, so a difference
+can only come from the live tables, never from a second implementation of the folds.
+The store is read in pages of 1,000 as envelopes without the event hash, which no
+fold reads (`replay.decode`). Since the shadow schema is private and starts empty, the
+changes are played in memory into final rows (`projections.bulk_write.FinalRows`:
+exactly the effect `apply_changes` would have, one dict per final row, never per event,
+bounded by its `max_rows`), and each table is written once with COPY when the read
+ends; a table that cannot be held exactly gets its changes through `apply_changes` page
+by page, as every table did before. The swap locks the live tables against writers,
+folds whatever arrived since the read (with `apply_changes`, onto the written shadow),
+and replaces their rows in one transaction. The projector's offsets and applied
+versions are left alone: if it was behind, it re-folds its tail on top of the swapped
+rows, and since folds set values from each event, the rows converge on the same state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +29,7 @@ import psycopg
 from consumers.envelope import Envelope
 from consumers.projector import Incoming, Quarantine, Record, Skip, plan_batch
 from domain.errors import InvalidArgumentError
+from projections.bulk_write import FinalRows
 from projections.changes import Change, apply_changes
 from replay.compare import TableDiff, compare_tables, count_rows
 from replay.shadow import (
@@ -35,18 +42,39 @@ from replay.shadow import (
     replace_live,
 )
 from replay.sources import Source, StoreSource, TopicSource
+from replay.streams import head, notification_batches
 
 Progress = Callable[[int, int], None]
+#: What `plan_batch` gets as every envelope's record: a rebuild reads no Kafka record,
+#: and planning reads only the envelope (the record is for the projector's quarantine).
+_REPLAY_RECORD = Record("replay", 0, 0, None, b"")
+
+
+class FoldingStoreSource(StoreSource):
+    """The store's notification log as envelopes for folding: without the event hash,
+    decoded straight from the stored JSON (see `replay.decode`)."""
+
+    def batches(self) -> Iterator[list[Envelope]]:
+        for batch in notification_batches(self.desk, self.position, stop=head(self.desk),
+                                          batch_size=self.batch_size, with_hash=False):
+            self.position = batch[-1].position
+            yield batch
 
 
 class ShadowFolder:
-    """Folds envelopes into the tables of one schema, as the projector does."""
+    """Folds envelopes into the tables of one schema, as the projector does.
+
+    With `bulk` (for a schema that starts empty and that nobody else writes), changes
+    are played into its final rows in memory, and only the tables it cannot hold are
+    written page by page; `flush` then writes the rest, after which every fold writes
+    page by page."""
 
     def __init__(self, conn: psycopg.Connection, schema: str,
-                 only: Iterable[str] | None = None):
+                 only: Iterable[str] | None = None, bulk: FinalRows | None = None):
         self.conn = conn
         self.schema = schema
         self.only = set(only) if only is not None else None
+        self.bulk = bulk
         self.applied: dict[str, int] = {}
         self.quarantined: dict[str, set[int]] = {}
         #: Every table the folds wrote or wanted to write, inside `only` or not.
@@ -57,7 +85,7 @@ class ShadowFolder:
 
     def changes(self, batch: Iterable[Envelope]) -> list[Change]:
         """Returns the changes of the events the projector would fold, in order."""
-        items = [Incoming(Record("replay", 0, e.position, None, b""), e) for e in batch]
+        items = [Incoming(_REPLAY_RECORD, e) for e in batch]
         out: list[Change] = []
         for step in plan_batch(items, self.applied, self.quarantined):
             envelope = step.item.envelope
@@ -72,19 +100,32 @@ class ShadowFolder:
             else:
                 self.applied[envelope.aggregate_id] = envelope.aggregate_version
                 self.events += 1
-                self.wanted.update(c.table for c in step.changes)
-                out.extend(c for c in step.changes
-                           if self.only is None or c.table in self.only)
+                out.extend(step.changes)
+        self.wanted.update({c.table for c in out})
+        if self.only is not None:
+            out = [c for c in out if c.table in self.only]
         return out
 
     def fold(self, batch: Iterable[Envelope]) -> int:
-        """Folds one batch in one transaction (a savepoint inside the caller's);
-        returns how many row changes it wrote."""
+        """Folds one batch in one transaction (a savepoint inside the caller's), in
+        memory where `bulk` holds the table; returns how many row changes it folded."""
         changes = self.changes(batch)
         if not changes:
             return 0
         with self.conn.transaction(), self.conn.cursor() as cur:
-            return apply_changes(cur, changes, schema=self.schema)
+            rest = self.bulk.absorb(cur, changes) if self.bulk is not None else changes
+            if rest:
+                apply_changes(cur, rest, schema=self.schema)
+        return len(changes)
+
+    def flush(self) -> None:
+        """Writes the rows held in memory (COPY, one transaction); later folds write
+        page by page."""
+        if self.bulk is None:
+            return
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            self.bulk.write(cur)
+        self.bulk = None
 
 
 @dataclass
@@ -134,7 +175,7 @@ def rebuild(system: Any, *, source: str = "store", projection: str | None = None
     to one table. Raises InvalidArgumentError for an unknown source or projection."""
     if source not in ("store", "kafka"):
         raise InvalidArgumentError("source must be store or kafka")
-    reader: Source = (StoreSource(system.desk) if source == "store"
+    reader: Source = (FoldingStoreSource(system.desk) if source == "store"
                       else TopicSource(system.kafka_bootstrap, system.settings.topic))
     conn = system.connect()
     lock_rebuilds(conn)
@@ -145,7 +186,8 @@ def rebuild(system: Any, *, source: str = "store", projection: str | None = None
                                        f"{', '.join(models)}")
         tables = [projection] if projection else models
         create_shadow(conn, tables)
-        folder = ShadowFolder(conn, SHADOW_SCHEMA, tables)
+        folder = ShadowFolder(conn, SHADOW_SCHEMA, tables,
+                              bulk=FinalRows(conn, SHADOW_SCHEMA))
         total, done = reader.remaining(), 0
         if progress:
             progress(0, total)
@@ -154,6 +196,7 @@ def rebuild(system: Any, *, source: str = "store", projection: str | None = None
             done += len(batch)
             if progress:
                 progress(done, max(total, done))
+        folder.flush()
         result = RebuildResult(reader.name, 0, 0, tables, {})
         result.not_yet_live = _not_yet_live(conn, folder.applied)
         if compare:

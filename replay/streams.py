@@ -3,7 +3,10 @@ aggregate's stream up to an instant, and its hash chain.
 
 Replay reads the store (the system of record) and never writes it. Everything here
 turns stored events into the same `Envelope` the relay publishes, so replay folds and
-tallies exactly what subscribers of the topic see; nothing here decides anything.
+tallies exactly what subscribers of the topic see; nothing here decides anything. A
+reader that only folds (the rebuild) can ask for envelopes without the event hash
+(`with_hash=False`), decoded straight from the stored JSON (`replay.decode`): the same
+envelopes with `hash` empty, at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from eventsourcing.application import project_aggregate
 from consumers.envelope import Envelope
 from domain.chain import GENESIS
 from domain.desk import SupportDesk
+from replay.decode import EnvelopeDecoder
 
 BATCH_SIZE = 1000
 
@@ -27,22 +31,37 @@ def head(desk: SupportDesk) -> int:
     return desk.recorder.max_notification_id() or 0
 
 
-def notification_batches(desk: SupportDesk, after: int = 0, *, stop: int | None = None,
-                         topics: Sequence[str] = (), batch_size: int = BATCH_SIZE,
-                         ) -> Iterator[list[Envelope]]:
-    """Yields the stored events after position `after` (up to `stop`), as envelopes, in
-    store order, `batch_size` at a time. With `topics`, only those event types."""
+def notification_pages(desk: SupportDesk, after: int = 0, *, stop: int | None = None,
+                       topics: Sequence[str] = (), batch_size: int = BATCH_SIZE,
+                       ) -> Iterator[list[Any]]:
+    """Yields the stored notifications after position `after` (up to `stop`), undecoded,
+    in store order, `batch_size` at a time. With `topics`, only those event types."""
     position = after
     while True:
         notifications = desk.recorder.select_notifications(
             position, batch_size, stop=stop, topics=list(topics), inclusive_of_start=False)
         if not notifications:
             return
-        yield [Envelope.from_event(desk.mapper.to_domain_event(n), n.id)
-               for n in notifications]
+        yield notifications
         position = notifications[-1].id
         if len(notifications) < batch_size:
             return
+
+
+def notification_batches(desk: SupportDesk, after: int = 0, *, stop: int | None = None,
+                         topics: Sequence[str] = (), batch_size: int = BATCH_SIZE,
+                         with_hash: bool = True) -> Iterator[list[Envelope]]:
+    """Yields the stored events after position `after` (up to `stop`), as envelopes, in
+    store order, `batch_size` at a time. With `topics`, only those event types. Without
+    `with_hash`, each envelope's `hash` is empty (for folding, which never reads it)."""
+    pages = notification_pages(desk, after, stop=stop, topics=topics, batch_size=batch_size)
+    if not with_hash:
+        decoder = EnvelopeDecoder(desk.mapper)
+        yield from map(decoder.envelopes, pages)
+        return
+    for notifications in pages:
+        yield [Envelope.from_event(desk.mapper.to_domain_event(n), n.id)
+               for n in notifications]
 
 
 def envelopes(desk: SupportDesk, after: int = 0, *, stop: int | None = None,

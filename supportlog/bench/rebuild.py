@@ -1,11 +1,13 @@
 """Rebuild: events/s of a full rebuild of the read models from the store, against a bare
 decoded read of the whole store (`rebuild_vs_raw_read`).
 
-The rebuild is `replay.rebuild.rebuild` as `supportlog rebuild` runs it (pages of 1,000
-notifications, each decoded, turned into envelopes, planned and folded, and written
-with one `apply_changes` per page into the shadow schema, then dropped). The baseline
-reads the same pages with the recorder and decodes each into its domain event with the
-application's mapper, and does nothing else: the floor any rebuild from the store pays.
+The rebuild is `replay.rebuild.rebuild` as `supportlog rebuild` runs it: pages of 1,000
+notifications, decoded straight into envelopes without the event hash, planned with
+the projector's `plan_batch` and folded, the changes played in memory into final rows,
+each shadow table written once with COPY at the end (23 tables), then dropped. The
+baseline reads the same pages with the recorder and decodes each into its domain event
+with the application's mapper, and does nothing else: the floor any rebuild from the
+store pays.
 """
 
 from __future__ import annotations
