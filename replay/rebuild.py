@@ -20,7 +20,7 @@ rows, and since folds set values from each event, the rows converge on the same 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,23 +42,11 @@ from replay.shadow import (
     replace_live,
 )
 from replay.sources import Source, StoreSource, TopicSource
-from replay.streams import head, notification_batches
 
 Progress = Callable[[int, int], None]
 #: What `plan_batch` gets as every envelope's record: a rebuild reads no Kafka record,
 #: and planning reads only the envelope (the record is for the projector's quarantine).
 _REPLAY_RECORD = Record("replay", 0, 0, None, b"")
-
-
-class FoldingStoreSource(StoreSource):
-    """The store's notification log as envelopes for folding: without the event hash,
-    decoded straight from the stored JSON (see `replay.decode`)."""
-
-    def batches(self) -> Iterator[list[Envelope]]:
-        for batch in notification_batches(self.desk, self.position, stop=head(self.desk),
-                                          batch_size=self.batch_size, with_hash=False):
-            self.position = batch[-1].position
-            yield batch
 
 
 class ShadowFolder:
@@ -175,7 +163,7 @@ def rebuild(system: Any, *, source: str = "store", projection: str | None = None
     to one table. Raises InvalidArgumentError for an unknown source or projection."""
     if source not in ("store", "kafka"):
         raise InvalidArgumentError("source must be store or kafka")
-    reader: Source = (FoldingStoreSource(system.desk) if source == "store"
+    reader: Source = (StoreSource(system.desk, with_hash=False) if source == "store"
                       else TopicSource(system.kafka_bootstrap, system.settings.topic))
     conn = system.connect()
     lock_rebuilds(conn)

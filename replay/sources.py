@@ -46,13 +46,18 @@ class Source(Protocol):
 
 
 class StoreSource:
-    """The event store's notification log."""
+    """The event store's notification log.
+
+    Without `with_hash` the envelopes' `hash` is empty: a reader that only folds (the
+    rebuild) skips computing it, since no fold reads it (`replay.decode`)."""
 
     name = "store"
 
-    def __init__(self, desk: SupportDesk, batch_size: int = BATCH_SIZE):
+    def __init__(self, desk: SupportDesk, batch_size: int = BATCH_SIZE,
+                 with_hash: bool = True):
         self.desk = desk
         self.batch_size = batch_size
+        self.with_hash = with_hash
         self.position = 0
         self.undecodable: list[str] = []
 
@@ -62,7 +67,8 @@ class StoreSource:
     def batches(self) -> Iterator[list[Envelope]]:
         stop = head(self.desk)
         for batch in notification_batches(self.desk, self.position, stop=stop,
-                                          batch_size=self.batch_size):
+                                          batch_size=self.batch_size,
+                                          with_hash=self.with_hash):
             self.position = batch[-1].position
             yield batch
 
