@@ -3,10 +3,13 @@
 At least once, never skipped: it publishes a batch, waits for the broker to acknowledge
 every record, and only then records the last published notification id in PostgreSQL.
 A crash between the two re-publishes the batch on restart; consumers skip what they
-have applied. Every record is keyed by customer (architecture decision 4). In the same
-transaction as the position it records the next offset it produced to in each partition
-(so a reader can tell when a consumer has caught up without asking the broker for end
-offsets) and extends the log-wide hash chain (R-AUD-3, `consumers.log_chain`).
+have applied. Through a backlog (`pump`) batches overlap: the next batch is read,
+encoded and sent while the acknowledgements of the previous one come in, but a batch's
+position is still stored only once all of its records are acknowledged, in order.
+Every record is keyed by customer (architecture decision 4). In the same transaction as
+the position it records the next offset it produced to in each partition (so a reader
+can tell when a consumer has caught up without asking the broker for end offsets) and
+extends the log-wide hash chain (R-AUD-3, `consumers.log_chain`).
 
 It can be moved back (`rewind_to`, `supportlog relay --from`), and when it starts to run
 it refills a topic that lost what it had published (a restarted embedded broker, a
@@ -20,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from kafka import KafkaProducer
@@ -48,11 +51,27 @@ _UPSERT_POSITION = (
 
 
 @dataclass
+class _Batch:
+    """A batch of sent records, not yet confirmed: the position it was read after, its
+    notification ids, the send futures and the (position, event hash) links for the
+    log-wide chain."""
+
+    after: int
+    first: int
+    last: int
+    count: int
+    futures: list = field(default_factory=list)
+    links: list[tuple[int, str]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
 class RelayStats:
     """What a relay pass did."""
 
     published: int = 0
     batches: int = 0
+    #: The stored position at the end of the pass.
     position: int = 0
 
 
@@ -60,7 +79,7 @@ class Relay:
     """Publishes stored events to `topic`, keyed by customer, from the stored position."""
 
     def __init__(self, desk: SupportDesk, conn: psycopg.Connection, producer: KafkaProducer,
-                 topic: str, batch_size: int = 500, faults: FaultSwitch = NO_FAULTS,
+                 topic: str, batch_size: int = 2000, faults: FaultSwitch = NO_FAULTS,
                  checkpoint_every: int = CHECKPOINT_EVERY):
         self.desk = desk
         self.conn = conn
@@ -152,31 +171,112 @@ class Relay:
     # --- publishing -------------------------------------------------------------------
 
     def pump_once(self) -> int:
-        """Publishes one batch after the stored position; returns how many events.
+        """Publishes one batch after the stored position and stores its position once
+        every record is acknowledged; returns how many events. No overlap: `pump` is
+        the fast way through a backlog.
 
         At least once: after a crash an event may be published twice, never skipped.
         """
-        started = time.monotonic()
         start = self.position()
-        chain = read_head(self.conn)
-        if chain.position < start:
-            chain = self._catch_up_chain(chain, start)
+        chain = self._chain_at(start)
         notifications = self.desk.recorder.select_notifications(
-            start, self.batch_size, inclusive_of_start=False
-        )
+            start, self.batch_size, inclusive_of_start=False)
         if not notifications:
             return 0
-        links: list[tuple[int, str]] = []
+        batch = self._send(start, notifications)
+        self._flush(batch)
+        self._confirm(batch, chain)
+        return batch.count
+
+    def pump(self, progress: Callable[[int], None] | None = None,
+             stop: threading.Event | None = None) -> RelayStats:
+        """Publishes until the stored position reaches the store's head (or, with `stop`,
+        until it is set: the batch in flight is still confirmed); returns what it did.
+
+        Batches overlap: batch k+1 is read, encoded and sent while batch k's records are
+        in flight, and k's position (with its partition offsets and chain links, in one
+        transaction) is stored only once every record of k is acknowledged, so the
+        position never moves past an event the broker has not acknowledged. A failed
+        send raises before anything after the last confirmed batch is stored.
+        """
+        position = self.position()
+        stats = RelayStats(position=position)
+        chain = self._chain_at(position)
+        in_flight: _Batch | None = None
+        while True:
+            notifications = [] if stop is not None and stop.is_set() else \
+                self.desk.recorder.select_notifications(
+                    position, self.batch_size, inclusive_of_start=False)
+            batch = self._send(position, notifications) if notifications else None
+            if in_flight is not None:
+                if batch is None:
+                    self._flush(in_flight)  # nothing to overlap with: do not linger
+                chain = self._confirm(in_flight, chain)
+                stats.published += in_flight.count
+                stats.batches += 1
+                stats.position = in_flight.last
+                if progress:
+                    progress(in_flight.count)
+            if batch is None:
+                break
+            in_flight, position = batch, batch.last
+        return stats
+
+    def _chain_at(self, position: int) -> ChainState:
+        """Returns the log-wide chain's head, first chaining (without publishing) any
+        events up to `position` that an older relay published before the chain existed."""
+        chain = read_head(self.conn)
+        if chain.position < position:
+            chain = self._catch_up_chain(chain, position)
+        return chain
+
+    def _send(self, after: int, notifications: list) -> _Batch:
+        """Encodes every notification (read after position `after`), then sends them all
+        without waiting for acknowledgements; returns the batch in flight.
+
+        Encoding first and sending in one burst, as a bare producer would, lets the
+        producer fill few large record batches; sends spread between encodings make many
+        small ones, each a request its I/O thread must build and settle.
+        """
+        batch = _Batch(after, notifications[0].id, notifications[-1].id, len(notifications))
+        records = []
+        for notification in notifications:
+            envelope = Envelope.from_event(self.desk.mapper.to_domain_event(notification),
+                                           notification.id)
+            batch.links.append((notification.id, envelope.hash))
+            records.append((envelope.key(), envelope.encode(), envelope.headers()))
+        send, topic = self.producer.send, self.topic
         try:
-            next_offsets = self._produce(notifications, links)
+            for key, value, headers in records:
+                batch.futures.append(send(topic, key=key, value=value, headers=headers))
+                self.faults.reached("relay.mid_batch")
         except KafkaError as e:
-            raise BrokerUnavailableError(
-                f"the broker did not acknowledge the batch after position {start}: {e}"
-            ) from e
+            raise self._unacknowledged(batch, e) from e
+        return batch
+
+    def _flush(self, batch: _Batch) -> None:
+        """Sends whatever the producer still holds back, without waiting out `linger_ms`."""
+        try:
+            self.producer.flush()
+        except KafkaError as e:
+            raise self._unacknowledged(batch, e) from e
+
+    def _confirm(self, batch: _Batch, chain: ChainState) -> ChainState:
+        """Waits until the broker acknowledged every record of `batch`, then stores its
+        position, the next offset produced to in each partition and the chain, in one
+        transaction; returns the chain after the batch."""
+        next_offsets: dict[int, int] = {}
+        try:
+            for future in batch.futures:
+                metadata = future.get()  # raises if the broker did not acknowledge
+                next_offsets[metadata.partition] = max(
+                    next_offsets.get(metadata.partition, 0), metadata.offset + 1)
+        except KafkaError as e:
+            raise self._unacknowledged(batch, e) from e
         self.faults.reached("relay.after_produce")
-        after = chain_over(chain, links)
+        after = chain_over(chain, batch.links)
         with self.conn.transaction(), self.conn.cursor() as cur:
-            cur.execute(_UPSERT_POSITION, (self.topic, notifications[-1].id))
+            cur.execute(_UPSERT_POSITION, (self.topic, batch.last))
             cur.executemany(
                 "INSERT INTO relay_partition_offsets (topic, partition, next_offset) "
                 "VALUES (%s, %s, %s) ON CONFLICT (topic, partition) DO UPDATE SET "
@@ -187,32 +287,15 @@ class Relay:
             write_chain(cur, chain, after, self.checkpoint_every)
         self.faults.reached("relay.after_commit")
         log.info("batch published", extra={
-            "topic": self.topic, "events": len(notifications),
-            "first_position": notifications[0].id, "position": notifications[-1].id,
-            "ms": round((time.monotonic() - started) * 1000, 1)})
-        return len(notifications)
+            "topic": self.topic, "events": batch.count, "first_position": batch.first,
+            "position": batch.last,
+            "ms": round((time.monotonic() - batch.started) * 1000, 1)})
+        return after
 
-    def _produce(self, notifications: list, links: list[tuple[int, str]]) -> dict[int, int]:
-        """Sends the batch, waits until the broker acknowledged every record, and returns
-        the next offset produced to in each partition; appends each event's chain link."""
-        futures = []
-        for notification in notifications:
-            event = self.desk.mapper.to_domain_event(notification)
-            envelope = Envelope.from_event(event, notification.id)
-            links.append((notification.id, envelope.hash))
-            futures.append(self.producer.send(
-                self.topic, key=envelope.key(), value=envelope.encode(),
-                headers=envelope.headers(),
-            ))
-            self.faults.reached("relay.mid_batch")
-        self.producer.flush()
-        next_offsets: dict[int, int] = {}
-        for future in futures:
-            metadata = future.get()  # raises if the broker did not acknowledge
-            next_offsets[metadata.partition] = max(
-                next_offsets.get(metadata.partition, 0), metadata.offset + 1
-            )
-        return next_offsets
+    def _unacknowledged(self, batch: _Batch, error: KafkaError) -> BrokerUnavailableError:
+        return BrokerUnavailableError(
+            f"the broker did not acknowledge the batch after position {batch.after}: "
+            f"{error}")
 
     def _catch_up_chain(self, chain: ChainState, upto: int) -> ChainState:
         """Chains events that were published before the chain existed (an older relay),
@@ -228,20 +311,6 @@ class Relay:
                 write_chain(cur, chain, after, self.checkpoint_every)
             chain = after
         return chain
-
-    def pump(self, progress: Callable[[int], None] | None = None) -> RelayStats:
-        """Publishes until the stored position reaches the store's head."""
-        stats = RelayStats()
-        while True:
-            count = self.pump_once()
-            if count == 0:
-                break
-            stats.published += count
-            stats.batches += 1
-            if progress:
-                progress(count)
-        stats.position = self.position()
-        return stats
 
     def refill_if_topic_lost(self) -> bool:
         """Asks the broker how far the topic goes and refills it if it lost what the relay
@@ -259,6 +328,6 @@ class Relay:
             "topic": self.topic, "position": self.position(), "store_head": self.head(),
             "refilled": refilled, "batch_size": self.batch_size})
         while not stop.is_set():
-            if self.pump_once() == 0:
+            if self.pump(stop=stop).published == 0:
                 stop.wait(idle_wait_s)
         log.info("relay stopped", extra={"topic": self.topic, "position": self.position()})

@@ -20,8 +20,8 @@ from supportlog.bench.measure import Rate
 from supportlog.bootstrap import System
 
 Advance = Callable[[int], None]
-#: The relay's batch size as `supportlog run` uses it (`System.relay`'s default).
-RELAY_BATCH = 500
+#: The relay's batch size as `supportlog run` uses it (`Relay` and `System.relay` default).
+RELAY_BATCH = 2000
 
 
 @dataclass(frozen=True)

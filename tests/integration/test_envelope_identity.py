@@ -1,0 +1,127 @@
+"""The envelope encodes an event's payload once and reuses those bytes in the record
+value; every record value, key and header must stay byte for byte what the original
+envelope code produced (kept here as the reference), over every event of a played demo
+log and over generated payloads. An envelope built without its hash differs only in the
+empty hash."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid5
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from consumers.envelope import Envelope, event_id, event_id_text
+from tests.domain.test_chain_identity import played_desk
+
+# --- the reference: consumers/envelope.py's encoding before payload bytes were reused ----
+
+
+def _reference_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def reference_record(event: Any, position: int) -> tuple[bytes, bytes, list]:
+    """(key, value, headers) as the original `Envelope.from_event(...)` made them."""
+    data = orjson.loads(orjson.dumps(event.payload, default=_reference_default))
+    time = event.timestamp.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    ident = str(uuid5(event.originator_id, str(event.originator_version)))
+    value = orjson.dumps({
+        "specversion": "1.0", "id": ident, "source": f"supportlog/{event.tenant}",
+        "type": event.TOPIC, "schemaversion": event.SCHEMA_VERSION, "subject": event.ref,
+        "time": time, "datacontenttype": "application/json", "customer": event.customer,
+        "tenant": event.tenant, "aggregateid": str(event.originator_id),
+        "aggregateversion": event.originator_version, "position": position,
+        "prevhash": event.prev_hash, "hash": event.hash, "data": data})
+    headers = [(name, str(v).encode()) for name, v in zip(
+        ("ce_type", "ce_id", "customer", "tenant", "aggregate_id", "aggregate_version",
+         "position", "schema_version"),
+        (event.TOPIC, ident, event.customer, event.tenant, str(event.originator_id),
+         event.originator_version, position, event.SCHEMA_VERSION), strict=True)]
+    return event.customer.encode(), value, headers
+
+
+def record(envelope: Envelope) -> tuple[bytes, bytes, list]:
+    return envelope.key(), envelope.encode(), envelope.headers()
+
+
+def test_every_record_of_a_demo_log_is_byte_identical_to_the_reference():
+    desk, created = played_desk()
+    stored = [(n.id, desk.mapper.to_domain_event(n))
+              for n in desk.recorder.select_notifications(1, 100_000)]
+    assert len(stored) == len(created) > 500
+    for (position, decoded), fresh in zip(stored, created, strict=True):
+        expected = reference_record(decoded, position)
+        envelope = Envelope.from_event(decoded, position)
+        assert record(envelope) == expected, decoded.TOPIC
+        assert record(Envelope.from_event(fresh, position)) == expected, fresh.TOPIC
+        assert Envelope.decode(envelope.encode()) == envelope
+        assert orjson.dumps(envelope.to_dict()) == expected[1]
+
+
+class FakeEvent:
+    """What `from_event` reads of a domain event, with any payload."""
+
+    TOPIC = "test.happened"
+    SCHEMA_VERSION = 2
+
+    def __init__(self, payload: dict[str, Any], version: int, at: datetime):
+        self.payload = payload
+        self.originator_id = UUID(int=version * 7919)
+        self.originator_version = version
+        self.timestamp = at
+        self.customer, self.tenant, self.ref = "cs-cart-c0001", "cs-cart", "t-1"
+        self.prev_hash, self.hash = "0" * 64, "f" * 64
+
+
+json_texts = st.text(max_size=10)
+leaves = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**64 - 1), json_texts,
+    st.floats(allow_nan=True, allow_infinity=True), st.floats(width=32),
+    st.decimals(allow_nan=False), st.uuids(),
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3))])),
+    st.frozensets(st.integers(0, 9), max_size=3), st.sets(json_texts, max_size=3))
+payloads = st.dictionaries(json_texts, st.recursive(
+    leaves, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                    st.lists(inner, max_size=3).map(tuple),
+                                    st.dictionaries(json_texts, inner, max_size=4)),
+    max_leaves=16), max_size=6)
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload=payloads, version=st.integers(1, 10**6), position=st.integers(1, 2**40),
+       at=st.datetimes(timezones=st.just(UTC)))
+def test_any_payload_encodes_byte_identically_to_the_reference(payload, version, position,
+                                                               at):
+    event = FakeEvent(payload, version, at)
+    assert record(Envelope.from_event(event, position)) == reference_record(event, position)
+
+
+@given(aggregate=st.uuids(), version=st.integers(0, 10**12))
+def test_the_event_id_text_is_the_uuid5_text(aggregate, version):
+    assert event_id_text(aggregate, version) == str(event_id(aggregate, version))
+
+
+def test_an_envelope_without_hash_differs_only_by_its_empty_hash():
+    desk, _ = played_desk()
+    for n in desk.recorder.select_notifications(1, 300):
+        event = desk.mapper.to_domain_event(n)
+        full = Envelope.from_event(event, n.id)
+        bare = Envelope.from_event(event, n.id, with_hash=False)
+        assert bare.hash == "" and full.hash == event.hash
+        assert dataclasses.replace(bare, hash=full.hash) == full
+
+
+def test_a_replaced_payload_is_encoded_not_the_bytes_built_from_the_event():
+    event = FakeEvent({"credits": 3}, 1, datetime(2026, 3, 1, tzinfo=UTC))
+    altered = dataclasses.replace(Envelope.from_event(event, 1), data={"credits": 30})
+    assert Envelope.decode(altered.encode()).data == {"credits": 30}
