@@ -55,7 +55,7 @@ def _stop_on_signals() -> threading.Event:
               metavar="POSITION",
               help="Republish every stored event from this position on (0: the whole "
                    "store), then go on relaying. Only moves back, never skips.")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500,
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=2000,
               show_default=True, help="Events per produced and acknowledged batch.")
 def relay(from_position: int | None, batch_size: int) -> None:
     """Publish every stored event to the topic, in store order, until SIGTERM.

@@ -9,7 +9,7 @@ only the size of the log around them differs. Each probe is the median of repeat
 calls, with a fresh auditor each time, as `supportlog audit charge` builds one per call.
 
 Command-to-projection runs the relay and the projector as `supportlog run` does (each
-in its own thread, the relay polling the store every 100 ms when idle) and issues
+in its own thread, the relay reading the store every 20 ms when idle) and issues
 commands one at a time, each when the previous one is projected: the time from the
 call to the commit of the projector's batch holding its last event. The broker baseline
 is the same closed loop with a bare producer (send, flush) and a bare consumer thread
