@@ -229,3 +229,22 @@ def test_a_rebuild_whose_tables_spill_still_equals_live(settings, monkeypatch):
     finally:
         system.close()
     assert result.failures == [] and not result.differs
+
+
+def test_the_collector_pause_ends_with_the_fold_even_when_it_fails() -> None:
+    import gc
+
+    from replay.rebuild import cyclic_gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), cyclic_gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a fold failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled(), "a caller's own pause is left as it was"
+    finally:
+        gc.enable()
