@@ -7,7 +7,8 @@ hours, so the log holds every kind of event the five desks produce. Only the cal
 the desk are timed; the hourly catch-up of relay and projector that the scheduler needs
 is not. The baseline reads back the stored events and saves them again, in groups of
 the size each command saved, with a plain `Application` into its own table of the same
-database: the difference is what deciding costs (loading aggregates, pricing, hash
+database: the difference is what deciding costs (one look at the notification log to
+keep the desk's aggregate cache current, loading what it does not hold, pricing, hash
 links), since encoding and inserting are the same code on the same rows.
 """
 
