@@ -74,7 +74,7 @@ class System:
         self._closers.append(conn)
         return conn
 
-    def relay(self, batch_size: int = 500) -> Relay:
+    def relay(self, batch_size: int = 2000) -> Relay:
         """Returns a relay with its own connection and producer."""
         producer = make_producer(self.kafka_bootstrap)
         self._closers.append(producer)
@@ -143,7 +143,8 @@ def bootstrap(settings: Settings) -> System:
         raise DatabaseUnavailableError(
             f"PostgreSQL does not answer at {settings.database_url}: {e}") from e
     ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
-    desk = SupportDesk(env=desk_env(settings.database_url), retry_pause=jittered_backoff)
+    desk = SupportDesk(env=desk_env(settings.database_url), retry_pause=jittered_backoff,
+                       cache_size=settings.desk_cache)
     return System(settings, settings.database_url, settings.kafka_bootstrap, desk,
                   FaultSwitch(settings.fault))
 

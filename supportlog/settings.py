@@ -21,6 +21,8 @@ ENVIRONMENT: dict[str, str] = {
     "SUPPORTLOG_TOPIC": "the Kafka topic every event is published on (default supportlog.events)",
     "SUPPORTLOG_PARTITIONS": "partitions of that topic, created explicitly at start (default 8)",
     "SUPPORTLOG_GROUP": "the projector's consumer group id (default supportlog-projector)",
+    "SUPPORTLOG_DESK_CACHE": "aggregates each desk thread keeps between commands "
+                             "(default 10000; 0: off)",
     "SUPPORTLOG_FAULT": "crash-test switch: a named fault point where the process kills itself",
 }
 
@@ -40,6 +42,8 @@ class Settings:
     partitions: int = 8
     group_id: str = "supportlog-projector"
     fault: str | None = None
+    #: Aggregates each desk thread caches between commands (`domain.cache`); 0: none.
+    desk_cache: int = 10_000
 
     @property
     def embedded(self) -> bool:
@@ -61,17 +65,10 @@ class Settings:
                 "set both DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS to use real servers, "
                 "or neither to use the embedded ones"
             )
-        partitions_text = env.get("SUPPORTLOG_PARTITIONS", "8")
-        try:
-            partitions = int(partitions_text)
-        except ValueError:
-            partitions = 0
-        if partitions < 1:
-            raise SettingsError(
-                f"SUPPORTLOG_PARTITIONS must be a whole number >= 1, got {partitions_text!r}"
-            )
+        partitions = _whole_number(env, "SUPPORTLOG_PARTITIONS", "8", minimum=1)
         return cls(
             database_url=database_url,
+            desk_cache=_whole_number(env, "SUPPORTLOG_DESK_CACHE", "10000", minimum=0),
             kafka_bootstrap=kafka,
             home=Path(env.get("SUPPORTLOG_HOME") or ".supportlog"),
             topic=env.get("SUPPORTLOG_TOPIC") or "supportlog.events",
@@ -79,3 +76,15 @@ class Settings:
             group_id=env.get("SUPPORTLOG_GROUP") or "supportlog-projector",
             fault=env.get("SUPPORTLOG_FAULT") or None,
         )
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: str, minimum: int) -> int:
+    """Returns `env[name]` as an int >= `minimum`; raises SettingsError otherwise."""
+    text = env.get(name) or default
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise SettingsError(f"{name} must be a whole number >= {minimum}, got {text!r}")
+    return value
