@@ -5,14 +5,14 @@ ours favour correctness: the producer waits for all replicas and is idempotent, 
 consumer never auto-commits (offsets live in PostgreSQL) and starts at `earliest`.
 Topics are created explicitly, never by auto-create.
 
-The consumer's fetches are bounded to 4 MiB in all (1 MiB a partition), not
+The consumer's fetches are bounded to 1 MiB in all (256 KiB a partition), not
 kafka-python's 50 MiB: a fetch response is held raw and decoded while its records wait
 for `poll`, so its size sets the projector's peak memory. Unbounded, a fetch could carry
-1 MiB from each of 8 partitions, and a projector's peak RSS rose by a quarter between
-10,000 and 100,000 events, depending on which fetch happened to be the largest; bounded,
-it stays within a few per cent (docs/performance.md, `rss_growth`). 2 MiB bounds it as
-well but cost 7% of the projector's throughput. Kafka still returns a record batch
-larger than the limit, so a large record never blocks a partition.
+1 MiB from each of 8 partitions, and a projector's peak RSS rose by 15-25% between
+10,000 and 100,000 events, depending on which fetch happened to be the largest (4 MiB
+in all did no better); at 1 MiB it is flat, and the projector measured as fast
+(docs/performance.md, `rss_growth`). Kafka still returns a record batch larger than
+the limit, so a large record never blocks a partition.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ CONSUMER_CONFIG: dict[str, Any] = {
     "auto_offset_reset": "earliest",
     "isolation_level": "read_committed",
     "max_poll_records": 2000,
-    "fetch_max_bytes": 4 * 1024 * 1024,
-    "max_partition_fetch_bytes": 1024 * 1024,
+    "fetch_max_bytes": 1024 * 1024,
+    "max_partition_fetch_bytes": 256 * 1024,
     "fetch_max_wait_ms": 100,
     "session_timeout_ms": 6000,
     "heartbeat_interval_ms": 1000,

@@ -66,6 +66,7 @@ def relay(from_position: int | None, batch_size: int) -> None:
     SIGTERM it finishes the batch in hand and exits 0. Logs are JSON lines on stderr.
     """
     from supportlog.logs import use_json_logs
+    from supportlog.runtime import settle_heap
 
     use_json_logs()
     stop = _stop_on_signals()  # before connecting: a SIGTERM during start is graceful too
@@ -74,6 +75,7 @@ def relay(from_position: int | None, batch_size: int) -> None:
         relay_ = system.relay(batch_size=batch_size)
         if from_position is not None:
             relay_.rewind_to(max(from_position - 1, 0))
+        settle_heap()
         relay_.run(stop)
     finally:
         system.close()

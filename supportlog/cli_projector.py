@@ -65,6 +65,7 @@ def project_command(session_timeout_ms: int | None, standalone: bool, poll_ms: i
     from consumers.kafka_config import make_consumer, make_producer
     from consumers.projector import Projector
     from supportlog.bootstrap import bootstrap
+    from supportlog.runtime import settle_heap
 
     _log_json(verbose)
     stop = threading.Event()
@@ -94,6 +95,7 @@ def project_command(session_timeout_ms: int | None, standalone: bool, poll_ms: i
             projector.assign_all()
         else:
             projector.subscribe()
+        settle_heap()
         projector.run(stop, timeout_ms=poll_ms)
     finally:
         consumer.close()  # leaves the group now, so the others rebalance at once

@@ -68,6 +68,7 @@ def run(interval: float) -> None:
     and the process exits 0; if a part fails the others stop and it exits 1.
     """
     from supportlog.logs import use_json_logs
+    from supportlog.runtime import settle_heap
     from supportlog.scheduler import Scheduler
 
     use_json_logs()
@@ -77,6 +78,7 @@ def run(interval: float) -> None:
     relay = system.relay()
     projector = system.projector(join_group=True, dead_letters=True)
     scheduler = Scheduler(system.desk, system.connect(), faults=system.faults)
+    settle_heap()
     threads = [
         _worker("relay", lambda: relay.run(stop), stop, failures),
         _worker("projector", lambda: projector.run(stop), stop, failures),

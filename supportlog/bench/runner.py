@@ -22,6 +22,7 @@ from supportlog.bench.environment import describe
 from supportlog.bench.goals import judge
 from supportlog.bench.measure import Rate, ratio
 from supportlog.bootstrap import System, isolated_system
+from supportlog.runtime import settled_heap
 from supportlog.settings import Settings
 
 #: Starts a task of `total` steps named `description`; returns its advance function.
@@ -123,35 +124,44 @@ def _latency(settings: Settings, plan: BenchPlan, main: System, sample_value: by
 
 
 def run_bench(settings: Settings, plan: BenchPlan, track: Tracker = _silent) -> dict[str, Any]:
-    """Runs every stage and baseline and returns the result (see `docs/performance.md`)."""
+    """Runs every stage and baseline and returns the result (see `docs/performance.md`).
+
+    Each stage and its baselines run with the heap as it was before them frozen
+    (`supportlog.runtime.settled_heap`), as the long-running commands freeze theirs after
+    start-up, so that a stage's garbage collection pays for what it allocates, not for
+    what earlier stages of the run left alive."""
     started = time.perf_counter()
     embedded = settings.embedded
     customers = ingest.customers_for(plan.events, plan.days)
     with _systems(settings, "bench", "bench_stages") as (main, stages):
-        played = ingest.play(main, seed=plan.seed, customers=customers, days=plan.days,
-                             track=lambda steps: track("ingest: commands through the domain",
-                                                       steps))
-        events = main.desk.recorder.max_notification_id() or 0
-        es_save = ingest.es_save_baseline(main, played, track(
-            "ingest baseline: bare eventsourcing saves", sum(played.batches)))
+        with settled_heap():
+            played = ingest.play(main, seed=plan.seed, customers=customers, days=plan.days,
+                                 track=lambda steps: track(
+                                     "ingest: commands through the domain", steps))
+            events = main.desk.recorder.max_notification_id() or 0
+            es_save = ingest.es_save_baseline(main, played, track(
+                "ingest baseline: bare eventsourcing saves", sum(played.batches)))
 
-        relayed = relay.run_relay(main, stages, track("relay: store to Kafka", events))
-        encoded = relay.encoded_log(main)
-        sample_value = encoded[len(encoded) // 2].value
-        produced = relay.raw_produce(stages, encoded, track("relay baseline: raw produce",
-                                                            len(encoded)))
-        del encoded
+        with settled_heap():
+            relayed = relay.run_relay(main, stages, track("relay: store to Kafka", events))
+            encoded = relay.encoded_log(main)
+            sample_value = encoded[len(encoded) // 2].value
+            produced = relay.raw_produce(stages, encoded, track(
+                "relay baseline: raw produce", len(encoded)))
+            del encoded
 
-        projected = projection.run_projector(stages, relayed.items,
-                                             track("projection: the projector", events))
-        consumed = projection.raw_consume(stages, relayed.items,
-                                          track("projection baseline: raw consume", events))
-        naive_n = min(plan.naive_limit, relayed.items)
-        naive = projection.naive(stages, naive_n, track(
-            "projection baseline: one transaction per event", naive_n))
+        with settled_heap():
+            projected = projection.run_projector(stages, relayed.items,
+                                                 track("projection: the projector", events))
+            consumed = projection.raw_consume(stages, relayed.items, track(
+                "projection baseline: raw consume", events))
+            naive_n = min(plan.naive_limit, relayed.items)
+            naive = projection.naive(stages, naive_n, track(
+                "projection baseline: one transaction per event", naive_n))
 
-        rebuilt = rebuild.run_rebuild(main, track("rebuild: full, from the store", events))
-        read = rebuild.raw_read(main, track("rebuild baseline: decoded read", events))
+        with settled_heap():
+            rebuilt = rebuild.run_rebuild(main, track("rebuild: full, from the store", events))
+            read = rebuild.raw_read(main, track("rebuild baseline: decoded read", events))
 
         memory = _rss(settings, stages, relayed.items, track)
         latencies = _latency(settings, plan, main, sample_value, track)
