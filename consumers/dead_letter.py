@@ -202,7 +202,7 @@ def retry_quarantined(conn: psycopg.Connection, topic: str) -> RetryReport:
         cur.execute('SELECT partition, "offset", key, value, headers FROM quarantine '
                     "WHERE topic = %s AND NOT retried FOR UPDATE", (topic,))
         items = [Incoming.decode(Record(topic, p, o, bytes(k) if k is not None else None,
-                                        bytes(v), _headers(h)))
+                                        bytes(v), tuple(_headers(h))))
                  for p, o, k, v, h in cur.fetchall()]
         items.sort(key=lambda i: (i.envelope is None,
                                   i.envelope.aggregate_id if i.envelope else "",

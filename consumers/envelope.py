@@ -158,16 +158,23 @@ class Envelope:
 
     @classmethod
     def decode(cls, value: bytes) -> Envelope:
-        """Parses a Kafka record value; raises EnvelopeError if it is malformed."""
+        """Parses a Kafka record value; raises EnvelopeError if it is malformed.
+
+        The instance's fields are set in one step rather than through the generated
+        `__init__`, which, the class being frozen, sets each of its 14 fields with
+        `object.__setattr__`: a third of the cost of decoding, paid for every record a
+        projector reads. The result is the same instance `__init__` would make."""
         try:
             raw = orjson.loads(value)
-            return cls(
+            envelope = object.__new__(cls)
+            vars(envelope).update(
                 id=raw["id"], type=raw["type"], schema_version=int(raw["schemaversion"]),
                 time=raw["time"], customer=raw["customer"], tenant=raw["tenant"],
                 ref=raw["subject"], aggregate_id=raw["aggregateid"],
                 aggregate_version=int(raw["aggregateversion"]),
                 position=int(raw["position"]), prev_hash=raw["prevhash"], hash=raw["hash"],
-                data=dict(raw["data"]),
+                data=dict(raw["data"]), data_json=None,
             )
+            return envelope
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise EnvelopeError(f"malformed envelope: {e}") from e

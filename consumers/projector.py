@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
@@ -57,22 +57,24 @@ class ProjectorConflictError(SupportlogError):
 
 # --- what one record is, and what to do with it ----------------------------------------
 
-@dataclass(frozen=True)
-class Record:
-    """One Kafka record as the projector keeps it (also rebuilt from the quarantine)."""
+class Record(NamedTuple):
+    """One Kafka record as the projector keeps it (also rebuilt from the quarantine).
+
+    A named tuple, not a dataclass: one is made for every record consumed, and a tuple
+    is built several times faster than a frozen dataclass instance."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @classmethod
     def of(cls, record: Any) -> Record:
         """Returns the projector's copy of a kafka-python ConsumerRecord."""
         return cls(record.topic, record.partition, record.offset, record.key,
-                   record.value or b"", list(record.headers or []))
+                   record.value or b"", tuple(record.headers or ()))
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -85,9 +87,9 @@ class Record:
         return [[k, base64.b64encode(v or b"").decode()] for k, v in self.headers]
 
 
-@dataclass(frozen=True)
-class Incoming:
-    """A record with its decoded envelope, or the reason it could not be decoded."""
+class Incoming(NamedTuple):
+    """A record with its decoded envelope, or the reason it could not be decoded (a
+    named tuple, as `Record` is, since there is one per record)."""
 
     record: Record
     envelope: Envelope | None

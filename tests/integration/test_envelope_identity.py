@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -125,3 +126,21 @@ def test_a_replaced_payload_is_encoded_not_the_bytes_built_from_the_event():
     event = FakeEvent({"credits": 3}, 1, datetime(2026, 3, 1, tzinfo=UTC))
     altered = dataclasses.replace(Envelope.from_event(event, 1), data={"credits": 30})
     assert Envelope.decode(altered.encode()).data == {"credits": 30}
+
+
+def test_a_decoded_envelope_has_exactly_the_fields_the_class_declares() -> None:
+    """`decode` sets the fields itself, bypassing `__init__`: a field added to the class
+    and forgotten there fails here."""
+    envelope = Envelope.decode(_sample_value())
+    assert set(vars(envelope)) == {f.name for f in dataclasses.fields(Envelope)}
+    assert envelope.data_json is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        envelope.hash = "changed"  # type: ignore[misc]
+
+
+def _sample_value() -> bytes:
+    return Envelope(id="e", type="credit.charged", schema_version=1,
+                    time="2026-01-05T10:00:00Z", customer="c1", tenant="cs-cart", ref="t1",
+                    aggregate_id="6f1d6b52-63a5-4a0e-9a51-2c8f3e0d9b11", aggregate_version=2,
+                    position=7, prev_hash="0" * 64, hash="1" * 64,
+                    data={"credits": 3}).encode()
