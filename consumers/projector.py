@@ -11,6 +11,15 @@ twice). An event that cannot be folded (undecodable, unknown type, a fold that r
 Python or in the database) is quarantined in the same transaction, and the later events
 of its aggregate are parked behind it so folds never run out of order; after the commit
 it goes to the dead-letter topic. The loop goes on; a failing database stops it.
+
+The loop (`run`, `step`) overlaps each batch's commit with the next poll on one thread:
+the batch's statements and its COMMIT go out in psycopg's pipeline mode without waiting
+for the answers, the next batch is polled and decoded while the server executes them,
+and only once the commit is confirmed are the batch's offsets taken as written, its
+dead letters published and `on_committed` called. If that commit fails, what was polled
+after it is discarded and the partitions go back to their first unwritten offsets;
+anything else that reads the connection (a rebalance's seek, `lag`) first waits for the
+batch in flight. `poll_once` and `write_batch` write one batch and wait for its commit.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -307,6 +316,14 @@ class BatchResult:
     changes: int = 0
     partitions: dict[int, int] = field(default_factory=dict)
 
+    def merge(self, other: BatchResult) -> BatchResult:
+        """Returns what this batch and `other` (a later one) did together."""
+        return BatchResult(
+            self.records + other.records, self.applied + other.applied,
+            self.skipped + other.skipped, self.stale + other.stale,
+            self.quarantined + other.quarantined, self.changes + other.changes,
+            {**self.partitions, **other.partitions})
+
     def add(self, steps: list[Step]) -> None:
         for step in steps:
             if isinstance(step, Apply):
@@ -318,6 +335,14 @@ class BatchResult:
                 self.quarantined += 1
 
 
+class _Pending(NamedTuple):
+    """A batch whose statements and COMMIT were sent in pipeline mode, unanswered."""
+
+    pipeline: AbstractContextManager[Any]
+    result: BatchResult
+    quarantined: list[Quarantine]
+
+
 class DeadLetterSink(Protocol):
     """Where quarantined records go after the commit (consumers.dead_letter)."""
 
@@ -327,9 +352,10 @@ class DeadLetterSink(Protocol):
 class _SeekOnAssign(ConsumerRebalanceListener):
     """Seeks newly assigned partitions to the offsets stored in PostgreSQL.
 
-    kafka-python runs these callbacks on its network thread, possibly while the loop
-    is writing a batch: the projector's lock makes the offset query wait for that
-    batch's commit (milliseconds), so the seek lands after what it wrote. They must
+    kafka-python may run these callbacks on another thread than the loop's, possibly
+    while the loop is writing a batch or has one in flight: the offset query first
+    takes the projector's lock and waits for that batch's commit (milliseconds), so
+    the seek lands after what it wrote, never on a half-finished batch. They must
     return promptly, since heartbeats wait on the same thread.
     """
 
@@ -371,6 +397,11 @@ class Projector:
         # run on the Kafka client's network thread. Never held while polling: the
         # network thread may be the one waiting for it.
         self._db = threading.RLock()
+        #: The batch sent but whose commit is not yet confirmed (see `step`), the
+        #: batches confirmed but not yet followed up, and a failure of the one in flight.
+        self._in_flight: tuple[list[Incoming], _Pending] | None = None
+        self._confirmed: list[tuple[list[Incoming], BatchResult, list[Quarantine]]] = []
+        self._failure: tuple[Exception, list[Incoming]] | None = None
 
     # --- assignment -------------------------------------------------------------------
 
@@ -389,6 +420,8 @@ class Projector:
 
     def stored_offsets(self) -> dict[int, int]:
         """Returns the next offset to read per partition, as stored with the rows."""
+        with self._db:
+            self._await_in_flight()
         with self._db, self.conn.transaction():
             rows = self.conn.execute(
                 "SELECT partition, next_offset FROM projector_offsets "
@@ -436,57 +469,233 @@ class Projector:
     # --- the loop ---------------------------------------------------------------------
 
     def poll_once(self, timeout_ms: int = 200) -> BatchResult:
-        """Polls one batch and writes it; returns what it did."""
+        """Polls one batch and writes it; returns what it did once it is committed."""
         batch = self.consumer.poll(timeout_ms=timeout_ms)
         if not batch:
-            return BatchResult()
+            return self.settle()
         return self.write_batch(batch)
 
     def write_batch(self, batch: dict[TopicPartition, list[Any]]) -> BatchResult:
         """Folds `batch` and writes rows, applied versions, quarantine and offsets in one
-        transaction. A deadlock with a concurrent writer retries the whole batch."""
-        items = [Incoming.decode(Record.of(r)) for records in batch.values() for r in records]
+        transaction; returns after its commit (with what a batch still in flight from
+        `step`, finished first, did). A deadlock with a concurrent writer retries the
+        whole batch."""
+        items = self._decode(batch)
+        done = self.settle(discard=items)
+        with self._db:
+            try:
+                result, quarantined = self._complete(items, None)
+            except BaseException:
+                self._rewind(items)
+                raise
+        self._committed(items, result, quarantined)
+        return done.merge(result) if done.records else result
+
+    def step(self, timeout_ms: int = 200) -> BatchResult:
+        """One turn of the overlapped loop; returns what the batch committed in this
+        turn did (empty if none).
+
+        The batch sent by the previous turn (its statements and COMMIT in pipeline mode,
+        no answer awaited) is executed by the server while this turn polls and decodes
+        the next batch; then its commit is awaited, and only then are its offsets taken
+        as written and its dead letters published; then the next batch is sent. If the
+        batch in flight fails, what was polled after it is discarded and every partition
+        goes back to its first unwritten offset, as after any failed batch. While a
+        batch is in flight the poll takes only what the consumer already holds
+        (timeout 0), so an idle topic never holds a commit's confirmation back."""
+        batch = self.consumer.poll(timeout_ms=0 if self._in_flight else timeout_ms)
+        items = self._decode(batch) if batch else []
+        done = self.settle(discard=items)
+        if items:
+            with self._db:
+                self._send(items)
+        return done
+
+    def _send(self, items: list[Incoming]) -> None:
+        """Sends `items`' transaction and leaves it in flight (caller holds `_db`); if
+        the database refuses or conflicts before the COMMIT is sent, writes the batch
+        the slow way at once. On failure, rewinds and raises."""
+        try:
+            try:
+                self._in_flight = (items, self._begin(items))
+            except (*FOLD_SQL_ERRORS, psycopg.errors.TransactionRollback):
+                self._confirmed.append((items, *self._complete(items, None)))
+        except BaseException:
+            self._rewind(items)
+            raise
+
+    def settle(self, discard: list[Incoming] | None = None) -> BatchResult:
+        """Waits for the batch in flight, if any, and runs what follows each commit;
+        returns what the batches committed since the last call did (one, or none).
+        If the batch in flight failed, raises its error with every partition of it and
+        of `discard` (records polled after it) back at its first unwritten offset."""
+        with self._db:
+            self._await_in_flight()
+        done = BatchResult()
+        while self._confirmed:
+            items, result, quarantined = self._confirmed.pop(0)
+            self._committed(items, result, quarantined)
+            done = done.merge(result)
+        if self._failure is not None:
+            (failure, unwritten), self._failure = self._failure, None
+            self._rewind([*unwritten, *(discard or ())])
+            raise failure
+        return done
+
+    def _await_in_flight(self) -> None:
+        """Finishes the batch in flight (caller holds `_db`): on success it joins the
+        confirmed batches; on failure its partitions are rewound and the error kept for
+        the loop (`settle` raises it), since this may run in a rebalance callback,
+        which must not raise."""
+        if self._in_flight is None:
+            return
+        items, pending = self._in_flight
+        self._in_flight = None
+        try:
+            result, quarantined = self._complete(items, pending)
+        except Exception as e:
+            self._rewind(items)
+            self._failure = (e, items)
+            return
+        self._confirmed.append((items, result, quarantined))
+
+    def _committed(self, items: list[Incoming], result: BatchResult,
+                   quarantined: list[Quarantine]) -> None:
+        """Runs after each confirmed commit, on the loop's thread."""
+        self.faults.reached("projector.after_commit")
+        self._after_commit(result, quarantined)
+        self.on_committed(items, result)
+
+    def on_committed(self, items: list[Incoming], result: BatchResult) -> None:
+        """Hook: called once a batch's commit is confirmed (the latency bench marks its
+        events here); does nothing by default."""
+
+    @staticmethod
+    def _decode(batch: dict[TopicPartition, list[Any]]) -> list[Incoming]:
+        return [Incoming.decode(Record.of(r)) for records in batch.values() for r in records]
+
+    def _rewind(self, items: list[Incoming]) -> None:
+        """Seeks each partition of `items` still assigned back to its first record in
+        them: nothing from there on is written, and the next poll must read it again
+        (the stored offsets say the same; the write skips what another member wrote)."""
+        first: dict[int, int] = {}
+        for item in items:
+            p = item.record.partition
+            first[p] = min(first.get(p, item.record.offset), item.record.offset)
+        assigned = {tp.partition for tp in self.consumer.assignment()}
+        for p, offset in first.items():
+            if p in assigned:
+                self.consumer.seek(TopicPartition(self.topic, p), offset)
+
+    def _complete(self, items: list[Incoming], pending: _Pending | None
+                  ) -> tuple[BatchResult, list[Quarantine]]:
+        """Waits for `pending` (the pipelined transaction of `items`), or writes `items`
+        if None. A batch the database refused is written again event by event; a
+        deadlock with a concurrent writer retries the whole batch."""
         for attempt in range(_MAX_ATTEMPTS):
             try:
                 try:
-                    result, quarantined = self._write(items, isolate=False)
+                    if pending is None:
+                        pending = self._begin(items)
+                    return self._finish(pending)
                 except FOLD_SQL_ERRORS as e:
                     log.warning("batch refused by the database; folding event by event",
                                 extra={"error": f"{type(e).__name__}: {e}"})
-                    result, quarantined = self._write(items, isolate=True)
-                break
+                    return self._write_isolated(items)
             except psycopg.errors.TransactionRollback as e:  # deadlock, serialization
+                pending = None
                 log.warning("batch conflicted; retrying", extra={"error": str(e)})
                 time.sleep(random.uniform(0.01, 0.05) * 2**attempt)
-        else:
-            raise ProjectorConflictError(
-                f"batch still conflicting after {_MAX_ATTEMPTS} attempts")
-        self.faults.reached("projector.after_commit")
-        self._after_commit(result, quarantined)
-        return result
+        raise ProjectorConflictError(
+            f"batch still conflicting after {_MAX_ATTEMPTS} attempts")
 
-    def _write(self, items: list[Incoming], isolate: bool
-               ) -> tuple[BatchResult, list[Quarantine]]:
+    def _begin(self, items: list[Incoming]) -> _Pending:
+        """Sends the batch's transaction in pipeline mode, COMMIT included, and returns
+        without waiting for the commit (one round trip: the read of the stored offsets,
+        applied and quarantined versions, which the plan needs). Caller holds `_db`."""
         result = BatchResult(records=len(items))
-        # Pipeline mode: statements whose results are not read go out without waiting,
-        # so the batch costs a few round trips, not one per statement. Not with
-        # `isolate`, whose savepoints must each fail or succeed on their own.
-        batching = nullcontext() if isolate else self.conn.pipeline()
-        with self._db, batching, self.conn.transaction(), self.conn.cursor() as cur:
+        pipeline = self.conn.pipeline()
+        pipeline.__enter__()
+        try:
+            cur = self.conn.cursor()
+            cur.execute("BEGIN")
             lock_partitions(cur, {(i.record.topic, i.record.partition) for i in items})
-            cur.execute("SELECT partition, next_offset FROM projector_offsets "
-                        "WHERE group_id = %s AND topic = %s", (self.group_id, self.topic))
-            stored = {int(p): int(o) for p, o in cur.fetchall()}
+            ids = {i.envelope.aggregate_id for i in items if i.envelope is not None}
+            stored, applied, quarantined = self._read_state(cur, ids)
             fresh = [i for i in items if i.record.offset >= stored.get(i.record.partition, 0)]
             result.stale = len(items) - len(fresh)
-            ids = {i.envelope.aggregate_id for i in fresh if i.envelope is not None}
-            steps = plan_batch(fresh, applied_versions(cur, ids),
-                               quarantined_versions(cur, ids))
-            if isolate:
-                steps = apply_isolated(self.conn, cur, steps)
+            steps = plan_batch(fresh, applied, quarantined)
+            apply_changes(cur, [c for s in steps if isinstance(s, Apply) for c in s.changes])
+            record_applied(cur, steps)
+            record_quarantine(cur, self.group_id, steps)
+            self._record_positions(cur, items, fresh, result)
+            result.add(steps)
+            self.faults.reached("projector.before_commit")
+            cur.execute("COMMIT")
+        except BaseException as e:
+            self._close_pipeline(pipeline, e)
+            raise
+        return _Pending(pipeline, result, [s for s in steps if isinstance(s, Quarantine)])
+
+    def _finish(self, pending: _Pending) -> tuple[BatchResult, list[Quarantine]]:
+        """Waits for the answers of `pending`'s statements and its COMMIT (leaving
+        pipeline mode syncs); raises the first error, the transaction rolled back."""
+        self._close_pipeline(pending.pipeline, None)
+        return pending.result, pending.quarantined
+
+    def _close_pipeline(self, pipeline: AbstractContextManager[Any], error: BaseException | None
+                        ) -> None:
+        """Leaves pipeline mode, reading every answer; after an error, rolls back what
+        is left of the transaction (statements after a failed one were not run)."""
+        try:
+            pipeline.__exit__(type(error) if error else None, error, None)
+        except BaseException:
+            self._roll_back()
+            raise
+        if error is not None:
+            self._roll_back()
+
+    def _roll_back(self) -> None:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE and \
+                not self.conn.closed:
+            self.conn.execute("ROLLBACK")
+
+    def _read_state(self, cur: psycopg.Cursor, ids: set[str]
+                    ) -> tuple[dict[int, int], dict[str, int], dict[str, set[int]]]:
+        """Returns the stored offsets, applied versions and versions waiting in the
+        quarantine of the batch's aggregates, in one statement (one round trip)."""
+        cur.execute(
+            "SELECT 0, partition::text, next_offset FROM projector_offsets "
+            "WHERE group_id = %s AND topic = %s "
+            "UNION ALL SELECT 1, aggregate_id::text, version FROM projector_applied "
+            "WHERE aggregate_id = ANY(%s::uuid[]) "
+            "UNION ALL SELECT 2, aggregate_id::text, aggregate_version FROM quarantine "
+            "WHERE NOT retried AND aggregate_id = ANY(%s::uuid[])",
+            (self.group_id, self.topic, list(ids), list(ids)))
+        stored: dict[int, int] = {}
+        applied: dict[str, int] = {}
+        quarantined: dict[str, set[int]] = {}
+        for kind, name, number in cur.fetchall():
+            if kind == 0:
+                stored[int(name)] = int(number)
+            elif kind == 1:
+                applied[name] = int(number)
             else:
-                apply_changes(cur, [c for s in steps if isinstance(s, Apply)
-                                    for c in s.changes])
+                quarantined.setdefault(name, set()).add(
+                    int(number) if number is not None else -1)
+        return stored, applied, quarantined
+
+    def _write_isolated(self, items: list[Incoming]) -> tuple[BatchResult, list[Quarantine]]:
+        """Writes `items` with each event in its own savepoint and waits for the commit:
+        the slow path, after the database refused the batch."""
+        result = BatchResult(records=len(items))
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            lock_partitions(cur, {(i.record.topic, i.record.partition) for i in items})
+            ids = {i.envelope.aggregate_id for i in items if i.envelope is not None}
+            stored, applied, quarantined = self._read_state(cur, ids)
+            fresh = [i for i in items if i.record.offset >= stored.get(i.record.partition, 0)]
+            result.stale = len(items) - len(fresh)
+            steps = apply_isolated(self.conn, cur, plan_batch(fresh, applied, quarantined))
             record_applied(cur, steps)
             record_quarantine(cur, self.group_id, steps)
             self._record_positions(cur, items, fresh, result)
@@ -555,6 +764,8 @@ class Projector:
         It compares the relay's recorded produce offsets with the stored consumed
         offsets, both in PostgreSQL, so it never asks the broker for end offsets.
         """
+        with self._db:
+            self._await_in_flight()
         with self._db, self.conn.transaction():
             row = self.conn.execute(
                 "SELECT COALESCE(SUM(GREATEST(r.next_offset - COALESCE(p.next_offset, 0), 0)),"
@@ -565,6 +776,10 @@ class Projector:
         return int(row[0]) if row else 0
 
     def run(self, stop: threading.Event, timeout_ms: int = 200) -> None:
-        """Polls and writes until `stop` is set; the batch in hand is always finished."""
-        while not stop.is_set():
-            self.poll_once(timeout_ms)
+        """Polls and writes until `stop` is set, each batch's commit overlapped with the
+        next poll (`step`); the batch in flight is always finished."""
+        try:
+            while not stop.is_set():
+                self.step(timeout_ms)
+        finally:
+            self.settle()

@@ -28,7 +28,7 @@ from typing import Any
 from kafka import TopicPartition
 
 from consumers.kafka_config import ensure_topic, make_consumer, make_producer
-from consumers.projector import BatchResult, Projector
+from consumers.projector import BatchResult, Incoming, Projector
 from domain.errors import SupportlogError
 from replay.as_of import customer_as_of
 from replay.charge_audit import ChargeAuditor
@@ -111,17 +111,15 @@ class Arrivals:
 
 
 class WatchedProjector(Projector):
-    """The projector, marking each event's (aggregate id, version) once its batch is
-    committed (`write_batch` returns after the commit)."""
+    """The projector, marking each event's (aggregate id, version) once its batch's
+    commit is confirmed (`on_committed`, called only then)."""
 
     arrivals: Arrivals
 
-    def write_batch(self, batch: dict[TopicPartition, list[Any]]) -> BatchResult:
-        result = super().write_batch(batch)
-        self.arrivals.mark((dict(r.headers).get("aggregate_id", b"").decode(),
-                            int(dict(r.headers).get("aggregate_version", b"0")))
-                           for records in batch.values() for r in records)
-        return result
+    def on_committed(self, items: list[Incoming], result: BatchResult) -> None:
+        self.arrivals.mark((dict(i.record.headers).get("aggregate_id", b"").decode(),
+                            int(dict(i.record.headers).get("aggregate_version", b"0")))
+                           for i in items)
 
 
 def _summary(samples: list[float]) -> dict[str, Any]:

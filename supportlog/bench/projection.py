@@ -4,7 +4,9 @@ a bare consumer that only reads the topic (`projection_vs_raw_consume`).
 
 All three read the same topic from the beginning with the same consumer settings
 (`consumers.kafka_config`, up to 2,000 records a poll). The projector writes a poll's
-batch in one transaction (rows, applied versions, offsets). The naive loop decodes each
+batch in one transaction (rows, applied versions, offsets), stepping as `Projector.run`
+does: each batch's commit overlaps the next poll, and a batch counts once its commit is
+confirmed. The naive loop decodes each
 record, folds it with the same registered folds and writes its rows and its offset in a
 transaction of its own, into a copy of the read-model tables in schema `bench_naive`, so
 it competes with nothing the projector wrote. One commit per event is bounded by the
@@ -45,7 +47,9 @@ def run_projector(system: System, total: int, advance: Advance | None = None) ->
     deadline = time.monotonic() + _DEADLINE_S
     with rate.timing():
         while rate.items < total:
-            result = projector.poll_once(100)
+            # as `Projector.run` does: each commit overlapped with the next poll; a
+            # batch counts once its commit is confirmed
+            result = projector.step(100)
             rate.items += result.records
             batches += 1 if result.records else 0
             if advance:
