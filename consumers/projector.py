@@ -67,10 +67,11 @@ class ProjectorConflictError(SupportlogError):
 # --- what one record is, and what to do with it ----------------------------------------
 
 class Record(NamedTuple):
-    """One Kafka record as the projector keeps it (also rebuilt from the quarantine).
-
-    A named tuple, not a dataclass: one is made for every record consumed, and a tuple
-    is built several times faster than a frozen dataclass instance."""
+    """One Kafka record rebuilt from the quarantine (dead letters), or a consumed record
+    with no value (a tombstone). A consumed record with a value is kept as kafka-python's
+    `ConsumerRecord` itself, which has the same fields: copying it cost a tuple per
+    record. So code that reads a record uses only these fields, and `header` and
+    `headers_json`, which work on either."""
 
     topic: str
     partition: int
@@ -85,27 +86,31 @@ class Record(NamedTuple):
         return cls(record.topic, record.partition, record.offset, record.key,
                    record.value or b"", tuple(record.headers or ()))
 
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key == name:
-                return (value or b"").decode("utf-8", "replace")
-        return None
 
-    def headers_json(self) -> list[list[str]]:
-        """Returns the headers as [name, base64 value] pairs, byte for byte."""
-        return [[k, base64.b64encode(v or b"").decode()] for k, v in self.headers]
+def header(record: Any, name: str) -> str | None:
+    """Returns the record's header `name` as text, or None (a `Record` or a
+    `ConsumerRecord`)."""
+    for key, value in record.headers or ():
+        if key == name:
+            return (value or b"").decode("utf-8", "replace")
+    return None
+
+
+def headers_json(record: Any) -> list[list[str]]:
+    """Returns the record's headers as [name, base64 value] pairs, byte for byte."""
+    return [[k, base64.b64encode(v or b"").decode()] for k, v in record.headers or ()]
 
 
 class Incoming(NamedTuple):
     """A record with its decoded envelope, or the reason it could not be decoded (a
     named tuple, as `Record` is, since there is one per record)."""
 
-    record: Record
+    record: Any  # a Record or, with bytes for its value, a ConsumerRecord
     envelope: Envelope | None
     error: str | None = None
 
     @classmethod
-    def decode(cls, record: Record) -> Incoming:
+    def decode(cls, record: Any) -> Incoming:
         """Decodes the record; an envelope whose stream position PostgreSQL could not
         store or match (an aggregate id not in the canonical UUID form the relay writes,
         a number out of range) counts as undecodable, or it would fail every retry of
@@ -288,11 +293,11 @@ def record_quarantine(cur: psycopg.Cursor, group_id: str, steps: Iterable[Step])
             continue
         r, e = step.item.record, step.item.envelope
         rows.append((r.topic, r.partition, r.offset,
-                     safe_text(e.type if e else r.header("ce_type")),
-                     safe_text(e.id if e else r.header("ce_id")), safe_text(step.reason), r.value,
+                     safe_text(e.type if e else header(r, "ce_type")),
+                     safe_text(e.id if e else header(r, "ce_id")), safe_text(step.reason), r.value,
                      group_id,
                      e.aggregate_id if e else None, e.aggregate_version if e else None,
-                     r.key, Jsonb(r.headers_json())))
+                     r.key, Jsonb(headers_json(r))))
     if rows:
         cur.executemany(
             'INSERT INTO quarantine (topic, partition, "offset", event_type, event_id, '
@@ -572,7 +577,11 @@ class Projector:
 
     @staticmethod
     def _decode(batch: dict[TopicPartition, list[Any]]) -> list[Incoming]:
-        return [Incoming.decode(Record.of(r)) for records in batch.values() for r in records]
+        """Decodes each consumed record, kept as it is unless it has no value (a
+        tombstone, copied into a `Record` with an empty value: undecodable, as any)."""
+        decode = Incoming.decode
+        return [decode(r if r.value is not None else Record.of(r))
+                for records in batch.values() for r in records]
 
     def _rewind(self, items: list[Incoming]) -> None:
         """Seeks each partition of `items` still assigned back to its first record in

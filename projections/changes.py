@@ -136,17 +136,32 @@ def _columns(change: Change) -> list[str]:
     return [*change.key, *sorted(getattr(change, "values", {}))]
 
 
+#: Each shape by its kind, table, key names and value names as a change lists them (the
+#: columns sorted once per spelling, not once per change). Folds name their columns in
+#: code, so there are a few dozen; the bound only guards against a fold that does not.
+_SHAPES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_MAX_SHAPES = 4096
+
+
 def _shape(change: Change) -> tuple[Any, ...]:
-    return (type(change), change.table, tuple(_columns(change)))
+    """The change's kind, table and statement columns: changes of one shape are one
+    statement. Key names are strings, so None separates them from the value names."""
+    spelling = (type(change), change.table, *change.key, None, *getattr(change, "values", ()))
+    shape = _SHAPES.get(spelling)
+    if shape is None:
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        shape = _SHAPES[spelling] = (type(change), change.table, tuple(_columns(change)))
+    return shape
 
 
-def _collapse(changes: Iterable[Change]) -> list[Change]:
+def _collapse(changes: Iterable[Change]) -> list[tuple[tuple[Any, ...], Change]]:
     """Returns, per row, at most a few changes with the same effect as all of its own,
-    in order (rows in order of first appearance). An update or upsert after an upsert
-    becomes one upsert, an update after an update one update, anything followed by a
-    delete that delete, and an update of a row just deleted (or of no column) nothing.
-    An upsert after an update stays two: if the row is missing, the update does nothing,
-    while a merged upsert would insert the update's values too."""
+    in order (rows in order of first appearance), each with its row (`_row`). An update
+    or upsert after an upsert becomes one upsert, an update after an update one update,
+    anything followed by a delete that delete, and an update of a row just deleted (or
+    of no column) nothing. An upsert after an update stays two: if the row is missing,
+    the update does nothing, while a merged upsert would insert the update's values too."""
     rows: dict[tuple[Any, ...], list[Change]] = {}
     for change in changes:
         pending = rows.setdefault(_row(change), [])
@@ -161,7 +176,7 @@ def _collapse(changes: Iterable[Change]) -> list[Change]:
             pending[-1] = type(last)(last.table, last.key, merged)  # type: ignore[union-attr]
         else:
             pending.append(change)
-    return [change for pending in rows.values() for change in pending]
+    return [(row, change) for row, pending in rows.items() for change in pending]
 
 
 def _statement(sample: Change, types: dict[str, str], schema: str | None) -> sql.Composed:
@@ -242,8 +257,8 @@ def apply_changes(cursor: Any, changes: Iterable[Change], schema: str | None = N
     groups: list[list[Change]] = []
     latest: dict[tuple[Any, ...], int] = {}   # shape -> index of its latest group
     last_for_row: dict[tuple[Any, ...], int] = {}   # row -> group of its last change
-    for change in _collapse(changes):
-        shape, row = _shape(change), _row(change)
+    for row, change in _collapse(changes):
+        shape = _shape(change)
         index = latest.get(shape, -1)
         if index < 0 or index <= last_for_row.get(row, -1):
             groups.append([])
