@@ -35,7 +35,8 @@ class EnvelopeError(ValueError):
     """Raised when a record's value is not a well-formed envelope."""
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """orjson's fallback for payload values: decimals as text, sets as sorted lists."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, (set, frozenset)):
@@ -43,7 +44,8 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def _iso(instant: datetime) -> str:
+def utc_text(instant: datetime) -> str:
+    """Returns the envelope's `time`: the instant in UTC, ISO 8601 with a `Z`."""
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -52,10 +54,13 @@ def event_id(aggregate_id: UUID, version: int) -> UUID:
     return uuid5(aggregate_id, str(version))
 
 
-def event_id_text(aggregate_id: UUID, version: int) -> str:
+def event_id_text(aggregate_id: UUID, version: int, id_bytes: bytes | None = None) -> str:
     """Returns `str(event_id(aggregate_id, version))`, computed without building UUID
-    objects (the relay does this for every event): RFC 4122 name-based SHA-1, version 5."""
-    digest = bytearray(hashlib.sha1(aggregate_id.bytes + str(version).encode()).digest()[:16])
+    objects (the relay does this for every event): RFC 4122 name-based SHA-1, version 5.
+    `id_bytes`, if given, is `aggregate_id.bytes`, kept by a caller that sees many
+    events of one aggregate (the rebuild)."""
+    name = (aggregate_id.bytes if id_bytes is None else id_bytes) + str(version).encode()
+    digest = bytearray(hashlib.sha1(name).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = digest.hex()
@@ -91,12 +96,12 @@ class Envelope:
         readers that fold the data and never publish or verify it (a rebuild); the hash
         is the costliest part of an envelope.
         """
-        data_json = orjson.dumps(event.payload, default=_default)
+        data_json = orjson.dumps(event.payload, default=json_default)
         envelope = cls(
             id=event_id_text(event.originator_id, event.originator_version),
             type=event.TOPIC,
             schema_version=event.SCHEMA_VERSION,
-            time=_iso(event.timestamp),
+            time=utc_text(event.timestamp),
             customer=event.customer,
             tenant=event.tenant,
             ref=event.ref,

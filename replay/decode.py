@@ -21,53 +21,19 @@ checks that on a whole log.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import inspect
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 from eventsourcing.utils import resolve_topic
 
-from consumers.envelope import Envelope
+from consumers.envelope import Envelope, event_id_text, json_default, utc_text
 from domain.base import ENVELOPE_FIELDS, SupportAggregate
-
-#: Whether `Envelope.from_event` can skip the hash itself (`with_hash=False`).
-_FROM_EVENT_SKIPS_HASH = "with_hash" in inspect.signature(Envelope.from_event).parameters
 
 
 class _Slow(Exception):
     """This stored event must go the general way (mapper, then `from_event`)."""
-
-
-def _json_default(value: Any) -> Any:
-    """orjson's fallback for payload values, as the envelope's payload encoding has it."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"cannot encode {type(value).__name__}")
-
-
-def event_id_text(aggregate_id: UUID, version: int, id_bytes: bytes | None = None) -> str:
-    """Returns `str(uuid5(aggregate_id, str(version)))` (the envelope's stable event id)
-    without building UUID objects: the SHA-1 name hash with the version and variant bits
-    set, as RFC 4122 section 4.3 and Python's `uuid5` do. `id_bytes`, if given, is
-    `aggregate_id.bytes`, computed once per aggregate by the caller."""
-    name = (aggregate_id.bytes if id_bytes is None else id_bytes) + str(version).encode()
-    digest = hashlib.sha1(name).digest()
-    n = int.from_bytes(digest[:16], "big")
-    n = (n & ~(0xF000 << 64) | (5 << 76)) & ~(0xC000 << 48) | (0x8000 << 48)
-    x = f"{n:032x}"
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
-
-
-def utc_text(instant: datetime) -> str:
-    """Returns the envelope's `time`: the instant in UTC, ISO 8601 with a `Z`."""
-    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class EnvelopeDecoder:
@@ -100,9 +66,7 @@ class EnvelopeDecoder:
     def _general(self, notification: Any) -> Envelope:
         """The envelope of the mapper's domain event (raises what the mapper raises)."""
         event = self.mapper.to_domain_event(notification)
-        if _FROM_EVENT_SKIPS_HASH:
-            return Envelope.from_event(event, notification.id, with_hash=False)
-        return dataclasses.replace(Envelope.from_event(event, notification.id), hash="")
+        return Envelope.from_event(event, notification.id, with_hash=False)
 
     def _aggregate(self, aggregate_id: UUID) -> tuple[str, bytes]:
         """Returns the aggregate id's text and bytes, kept for its next events (one pair
@@ -171,7 +135,7 @@ class EnvelopeDecoder:
                 if transcoding is None or type(value["_data_"]) is not str:
                     raise _Slow  # (the transcoder would decode nested data first)
                 return orjson.loads(orjson.dumps(transcoding.decode(value["_data_"]),
-                                                 default=_json_default))
+                                                 default=json_default))
             return {k: self._value(v) for k, v in value.items()}
         if kind is list:
             return [self._value(v) for v in value]
