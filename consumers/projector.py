@@ -251,19 +251,6 @@ def applied_versions(cur: psycopg.Cursor, aggregate_ids: set[str]) -> dict[str, 
     return {a: int(v) for a, v in cur.fetchall()}
 
 
-def quarantined_versions(cur: psycopg.Cursor, aggregate_ids: set[str]) -> dict[str, set[int]]:
-    """Returns the versions of each aggregate waiting in the quarantine (not retried)."""
-    if not aggregate_ids:
-        return {}
-    cur.execute("SELECT aggregate_id::text, aggregate_version FROM quarantine "
-                "WHERE NOT retried AND aggregate_id = ANY(%s::uuid[])",
-                (list(aggregate_ids),))
-    out: dict[str, set[int]] = {}
-    for agg, version in cur.fetchall():
-        out.setdefault(agg, set()).add(int(version) if version is not None else -1)
-    return out
-
-
 def record_applied(cur: psycopg.Cursor, steps: Iterable[Step]) -> None:
     """Moves each applied aggregate's version forward (never back), in one statement
     over arrays (one row per aggregate, in id order, so that two writers lock the rows
@@ -628,18 +615,7 @@ class Projector:
         try:
             cur = self.conn.cursor()
             cur.execute("BEGIN")
-            lock_partitions(cur, {(i.record.topic, i.record.partition) for i in items})
-            ids = {i.envelope.aggregate_id for i in items if i.envelope is not None}
-            stored, applied, quarantined = self._read_state(cur, ids)
-            fresh = [i for i in items if i.record.offset >= stored.get(i.record.partition, 0)]
-            result.stale = len(items) - len(fresh)
-            steps = plan_batch(fresh, applied, quarantined)
-            apply_changes(cur, [c for s in steps if isinstance(s, Apply) for c in s.changes])
-            record_applied(cur, steps)
-            record_quarantine(cur, self.group_id, steps)
-            self._record_positions(cur, items, fresh, result)
-            result.add(steps)
-            self.faults.reached("projector.before_commit")
+            steps = self._write_steps(cur, items, result, isolated=False)
             cur.execute("COMMIT")
         except BaseException as e:
             self._close_pipeline(pipeline, e)
@@ -699,18 +675,32 @@ class Projector:
         the slow path, after the database refused the batch."""
         result = BatchResult(records=len(items))
         with self.conn.transaction(), self.conn.cursor() as cur:
-            lock_partitions(cur, {(i.record.topic, i.record.partition) for i in items})
-            ids = {i.envelope.aggregate_id for i in items if i.envelope is not None}
-            stored, applied, quarantined = self._read_state(cur, ids)
-            fresh = [i for i in items if i.record.offset >= stored.get(i.record.partition, 0)]
-            result.stale = len(items) - len(fresh)
-            steps = apply_isolated(self.conn, cur, plan_batch(fresh, applied, quarantined))
-            record_applied(cur, steps)
-            record_quarantine(cur, self.group_id, steps)
-            self._record_positions(cur, items, fresh, result)
-            result.add(steps)
-            self.faults.reached("projector.before_commit")
+            steps = self._write_steps(cur, items, result, isolated=True)
         return result, [s for s in steps if isinstance(s, Quarantine)]
+
+    def _write_steps(self, cur: psycopg.Cursor, items: list[Incoming], result: BatchResult,
+                     isolated: bool) -> list[Step]:
+        """Runs the batch's statements inside its transaction, up to the commit: locks
+        its partitions, drops records below the stored offsets (another member wrote
+        them), plans against the applied and quarantined versions, writes the rows (each
+        event in its own savepoint if `isolated`), applied versions, quarantine and
+        offsets; returns the steps, as written."""
+        lock_partitions(cur, {(i.record.topic, i.record.partition) for i in items})
+        ids = {i.envelope.aggregate_id for i in items if i.envelope is not None}
+        stored, applied, quarantined = self._read_state(cur, ids)
+        fresh = [i for i in items if i.record.offset >= stored.get(i.record.partition, 0)]
+        result.stale = len(items) - len(fresh)
+        steps = plan_batch(fresh, applied, quarantined)
+        if isolated:
+            steps = apply_isolated(self.conn, cur, steps)
+        else:
+            apply_changes(cur, [c for s in steps if isinstance(s, Apply) for c in s.changes])
+        record_applied(cur, steps)
+        record_quarantine(cur, self.group_id, steps)
+        self._record_positions(cur, items, fresh, result)
+        result.add(steps)
+        self.faults.reached("projector.before_commit")
+        return steps
 
     def _record_positions(self, cur: psycopg.Cursor, items: list[Incoming],
                           fresh: list[Incoming], result: BatchResult) -> None:
