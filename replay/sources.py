@@ -17,16 +17,9 @@ from kafka import TopicPartition
 
 from consumers.envelope import Envelope, EnvelopeError
 from consumers.kafka_config import make_consumer
+from consumers.topic_reader import TopicReadTimeoutError, high_water_marks
 from domain.desk import SupportDesk
-from domain.errors import SupportlogError
 from replay.streams import BATCH_SIZE, head, notification_batches
-
-
-class TopicReadTimeoutError(SupportlogError):
-    """Raised when the topic's end is not reached before the deadline."""
-
-    code = "timeout"
-    retriable = True
 
 
 class Source(Protocol):
@@ -109,21 +102,7 @@ class TopicSource:
         return consumer, tps
 
     def remaining(self) -> int:
-        consumer, tps = self._consumer()
-        try:
-            marks: dict[int, int] = {}
-            deadline = time.monotonic() + self.timeout_s
-            while len(marks) < len(tps):
-                if time.monotonic() > deadline:
-                    raise TopicReadTimeoutError(f"no fetch answer from {self.topic}")
-                consumer.poll(timeout_ms=100)
-                for tp in tps:
-                    mark = consumer.highwater(tp)
-                    if mark is not None and tp.partition not in marks:
-                        marks[tp.partition] = mark
-                        consumer.pause(tp)
-        finally:
-            consumer.close()
+        marks = high_water_marks(self.bootstrap, self.topic, self.timeout_s)
         return sum(max(0, mark - self.next_offsets.get(p, 0)) for p, mark in marks.items())
 
     def batches(self) -> Iterator[list[Envelope]]:
