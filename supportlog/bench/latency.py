@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from kafka import TopicPartition
-
 from consumers.kafka_config import ensure_topic, make_consumer, make_producer
 from consumers.projector import BatchResult, Incoming, Projector
 from domain.errors import SupportlogError
@@ -34,6 +32,7 @@ from replay.as_of import customer_as_of
 from replay.charge_audit import ChargeAuditor
 from replay.streams import envelopes
 from supportlog.bench.measure import median_ms, ms, percentile
+from supportlog.bench.projection import reader
 from supportlog.bootstrap import System
 from supportlog.workload import START, Workload
 
@@ -177,12 +176,7 @@ def broker_round_trip(system: System, samples: int, value: bytes,
     topic = f"{system.settings.topic}.latency"
     ensure_topic(system.kafka_bootstrap, topic, system.settings.partitions)
     producer = make_producer(system.kafka_bootstrap)
-    consumer = make_consumer(system.kafka_bootstrap, group_id=None,
-                             client_id="supportlog-bench-probe")
-    tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-    consumer.assign(tps)
-    for tp in tps:
-        consumer.seek_to_beginning(tp)
+    consumer = reader(system, topic, client_id="supportlog-bench-probe")
     arrivals, stop = Arrivals(), threading.Event()
 
     def poll() -> None:

@@ -60,10 +60,10 @@ def run_projector(system: System, total: int, advance: Advance | None = None) ->
     return rate
 
 
-def _reader(system: System, topic: str) -> KafkaConsumer:
+def reader(system: System, topic: str,
+           client_id: str = "supportlog-bench-reader") -> KafkaConsumer:
     """Returns a group-less consumer at the start of every partition of `topic`."""
-    consumer = make_consumer(system.kafka_bootstrap, group_id=None,
-                             client_id="supportlog-bench-reader")
+    consumer = make_consumer(system.kafka_bootstrap, group_id=None, client_id=client_id)
     tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
     consumer.assign(tps)
     for tp in tps:
@@ -87,7 +87,7 @@ def _records(consumer: KafkaConsumer, limit: int) -> Iterator[Any]:
 
 def raw_consume(system: System, total: int, advance: Advance | None = None) -> Rate:
     """Reads `total` records of the topic with a bare consumer; returns records/s."""
-    consumer = _reader(system, system.settings.topic)
+    consumer = reader(system, system.settings.topic)
     rate = Rate(notes={"bytes": 0})
     try:
         with rate.timing():
@@ -107,7 +107,7 @@ def naive(system: System, limit: int, advance: Advance | None = None) -> Rate:
     create_shadow(conn, read_model_tables(conn), schema=NAIVE_SCHEMA)
     conn.execute(f"CREATE TABLE {NAIVE_SCHEMA}.offsets "
                  "(partition int PRIMARY KEY, next_offset bigint NOT NULL)")
-    consumer = _reader(system, system.settings.topic)
+    consumer = reader(system, system.settings.topic)
     rate = Rate(notes={"transactions": 0})
     try:
         with rate.timing(), conn.cursor() as cur:
