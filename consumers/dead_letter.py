@@ -21,20 +21,15 @@ import psycopg
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from consumers.kafka_config import BrokerUnavailableError, ensure_topic
-from consumers.projector import (
-    Apply,
-    Incoming,
-    Quarantine,
-    Record,
-    Skip,
+from consumers.projector.batch_writer import (
     applied_versions,
     apply_isolated,
     lock_partitions,
-    plan_batch,
     record_applied,
-    safe_text,
 )
+from consumers.projector.records import Record, decode_record, safe_text
+from eventlog.kafka_config import BrokerUnavailableError, ensure_topic
+from projections.planning import Apply, Quarantine, Skip, plan_batch
 
 DLQ_SUFFIX = ".dlq"
 _SEND_TIMEOUT_S = 30.0
@@ -201,8 +196,8 @@ def retry_quarantined(conn: psycopg.Connection, topic: str) -> RetryReport:
         lock_partitions(cur, {(topic, int(p)) for (p,) in cur.fetchall()})
         cur.execute('SELECT partition, "offset", key, value, headers FROM quarantine '
                     "WHERE topic = %s AND NOT retried FOR UPDATE", (topic,))
-        items = [Incoming.decode(Record(topic, p, o, bytes(k) if k is not None else None,
-                                        bytes(v), tuple(_headers(h))))
+        items = [decode_record(Record(topic, p, o, bytes(k) if k is not None else None,
+                                      bytes(v), tuple(_headers(h))))
                  for p, o, k, v, h in cur.fetchall()]
         items.sort(key=lambda i: (i.envelope is None,
                                   i.envelope.aggregate_id if i.envelope else "",

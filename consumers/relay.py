@@ -9,7 +9,7 @@ position is still stored only once all of its records are acknowledged, in order
 Every record is keyed by customer (architecture decision 4). In the same transaction as
 the position it records the next offset it produced to in each partition (so a reader
 can tell when a consumer has caught up without asking the broker for end offsets) and
-extends the log-wide hash chain (R-AUD-3, `consumers.log_chain`).
+extends the log-wide hash chain (R-AUD-3, `eventlog.log_chain`).
 
 It can be moved back (`rewind_to`, `supportlog relay --from`), and when it starts to run
 it refills a topic that lost what it had published (a restarted embedded broker, a
@@ -29,19 +29,19 @@ import psycopg
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from consumers.envelope import Envelope
 from consumers.faults import NO_FAULTS, FaultSwitch
-from consumers.kafka_config import BrokerUnavailableError
-from consumers.log_chain import (
+from domain.desk import SupportDesk
+from domain.errors import InvalidArgumentError
+from eventlog.envelope import Envelope
+from eventlog.kafka_config import BrokerUnavailableError
+from eventlog.log_chain import (
     CHECKPOINT_EVERY,
     ChainState,
     chain_over,
     read_head,
     write_chain,
 )
-from consumers.topic_reader import high_water_marks
-from domain.desk import SupportDesk
-from domain.errors import InvalidArgumentError
+from eventlog.topic_reader import high_water_marks
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class Relay:
         """Returns why the topic no longer holds what this relay published, or None.
 
         `high_water` is each partition's high-water mark as the broker reports it
-        (`consumers.topic_reader.high_water_marks`). A partition whose mark is below the
+        (`eventlog.topic_reader.high_water_marks`). A partition whose mark is below the
         offset the relay recorded producing to has lost records; a topic with no record
         at all while the relay's position is past zero has lost everything.
         """

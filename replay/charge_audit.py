@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from consumers.envelope import Envelope
 from domain.credit_account import CreditAccount
 from domain.desk import SupportDesk
 from domain.dispute import Dispute
 from domain.errors import InvalidArgumentError
 from domain.ticket import Ticket
+from eventlog.envelope import Envelope
 from replay.profiles import AdoptedProfiles
 from replay.receipt import Receipt, build_receipt
 from replay.streams import as_envelopes, envelopes, stream

@@ -28,8 +28,8 @@ from uuid import UUID
 import orjson
 from eventsourcing.utils import resolve_topic
 
-from consumers.envelope import Envelope, event_id_text, json_default, utc_text
 from domain.base import ENVELOPE_FIELDS, SupportAggregate
+from eventlog.envelope import Envelope, event_id_text, json_default, utc_text
 
 
 class _Slow(Exception):

@@ -1,10 +1,11 @@
 """`supportlog rebuild`: fold the whole log again into a shadow schema, compare it with the
 live read models, and optionally swap it in (R-AUD-2).
 
-It decides what to do with each event with the live projector's own `plan_batch` (skip
-a version already folded, quarantine an unknown type or a failing fold and park the
-rest of that aggregate) and folds with the projector's fold functions, so a difference
-can only come from the live tables, never from a second implementation of the folds.
+It decides what to do with each event with the live projector's own planning
+(`projections.planning`: skip a version already folded, quarantine an unknown type or
+a failing fold and park the rest of that aggregate) and folds with the projector's
+fold functions, so a difference can only come from the live tables, never from a second
+implementation of the folds.
 The store is read in pages of 1,000 as envelopes without the event hash, which no
 fold reads (`replay.decode`). Since the shadow schema is private and starts empty, the
 changes are played in memory into final rows (`projections.bulk_write.FinalRows`:
@@ -28,11 +29,11 @@ from typing import Any
 
 import psycopg
 
-from consumers.envelope import Envelope
-from consumers.projector import Incoming, Quarantine, Record, Skip, plan_batch
 from domain.errors import InvalidArgumentError
+from eventlog.envelope import Envelope
 from projections.bulk_write import FinalRows
 from projections.changes import Change, apply_changes
+from projections.planning import Incoming, Quarantine, Skip, plan_batch
 from replay.compare import TableDiff, compare_tables, count_rows
 from replay.shadow import (
     SHADOW_SCHEMA,
@@ -46,9 +47,6 @@ from replay.shadow import (
 from replay.sources import Source, StoreSource, TopicSource
 
 Progress = Callable[[int, int], None]
-#: What `plan_batch` gets as every envelope's record: a rebuild reads no Kafka record,
-#: and planning reads only the envelope (the record is for the projector's quarantine).
-_REPLAY_RECORD = Record("replay", 0, 0, None, b"")
 
 
 class ShadowFolder:
@@ -75,7 +73,7 @@ class ShadowFolder:
 
     def changes(self, batch: Iterable[Envelope]) -> list[Change]:
         """Returns the changes of the events the projector would fold, in order."""
-        items = [Incoming(_REPLAY_RECORD, e) for e in batch]
+        items = [Incoming(None, e) for e in batch]  # a rebuild reads no Kafka record
         out: list[Change] = []
         for step in plan_batch(items, self.applied, self.quarantined):
             envelope = step.item.envelope

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from consumers.envelope import Envelope
 from domain.policy.pricing import WorkContext, price_work
+from eventlog.envelope import Envelope
 from replay.profiles import Adoption
 from replay.streams import chain_breaks
 

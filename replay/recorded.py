@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from consumers.envelope import Envelope
+from eventlog.envelope import Envelope
 
 
 @dataclass(frozen=True)

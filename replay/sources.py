@@ -15,10 +15,10 @@ from typing import Protocol
 
 from kafka import TopicPartition
 
-from consumers.envelope import Envelope, EnvelopeError
-from consumers.kafka_config import make_consumer
-from consumers.topic_reader import TopicReadTimeoutError, high_water_marks
 from domain.desk import SupportDesk
+from eventlog.envelope import Envelope, EnvelopeError
+from eventlog.kafka_config import make_consumer
+from eventlog.topic_reader import TopicReadTimeoutError, high_water_marks
 from replay.streams import BATCH_SIZE, head, notification_batches
 
 

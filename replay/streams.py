@@ -18,9 +18,9 @@ from uuid import UUID
 
 from eventsourcing.application import project_aggregate
 
-from consumers.envelope import Envelope
 from domain.chain import GENESIS
 from domain.desk import SupportDesk
+from eventlog.envelope import Envelope
 from replay.decode import EnvelopeDecoder
 
 BATCH_SIZE = 1000

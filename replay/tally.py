@@ -12,8 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from consumers.envelope import Envelope
 from domain.policy.profile import Money
+from eventlog.envelope import Envelope
 
 FIGURES = ("charges", "credits", "money", "sla_breaches", "paid_modifications",
            "free_modifications")

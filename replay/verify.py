@@ -4,7 +4,7 @@ It walks the whole store in notification order, recomputes each event's hash fro
 is stored, and checks three things. Each aggregate's chain: every event's `prev_hash` is
 the hash of the version before it, and no version is missing, which shows an altered
 or removed event inside a stream. The log-wide chain: it recomputes the relay's running
-hash (`consumers.log_chain`) and compares it with every checkpoint the relay stored,
+hash (`eventlog.log_chain`) and compares it with every checkpoint the relay stored,
 which shows what the first check cannot: an altered or removed last event of a stream,
 or a deleted tail of the log. Optionally the topic: every event the relay acknowledged
 is on it with the same hash, and nothing is on it that the store lacks. It only reads;
@@ -21,10 +21,10 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import Notification
 
-from consumers.envelope import event_id
-from consumers.log_chain import START, ChainState, read_checkpoints
 from domain.chain import GENESIS
 from domain.desk import SupportDesk
+from eventlog.envelope import event_id
+from eventlog.log_chain import START, ChainState, read_checkpoints
 
 PAGE_SIZE = 1000
 

@@ -3,7 +3,7 @@
 The topic is the published copy of the log and each envelope carries the event's hash,
 so it is an independent witness: an event removed from the store, or altered there
 after it was published, no longer agrees with it. This module reads the whole topic
-(up to the high-water marks seen when it began, `consumers.topic_reader`) and the
+(up to the high-water marks seen when it began, `eventlog.topic_reader`) and the
 relay's position, taken before the read, so that every event up to that position must
 be on the topic. It judges nothing; `replay.verify` compares.
 """
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from consumers.envelope import Envelope, EnvelopeError
-from consumers.topic_reader import read_to_end
+from eventlog.envelope import Envelope, EnvelopeError
+from eventlog.topic_reader import read_to_end
 from replay.verify import Published
 
 

@@ -1,5 +1,5 @@
 -- The relay's log-wide hash chain (R-AUD-3): a running SHA-256 over every stored event,
--- in store order (consumers/log_chain.py). The relay extends it in the same transaction
+-- in store order (eventlog/log_chain.py). The relay extends it in the same transaction
 -- as its position, so it always covers exactly what was acknowledged by the broker.
 -- `supportlog verify` recomputes the chain from the store and compares: an altered or
 -- deleted event, even the last of its aggregate, no longer matches.

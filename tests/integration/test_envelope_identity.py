@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumers.envelope import Envelope, event_id, event_id_text
+from eventlog.envelope import Envelope, event_id, event_id_text
 from tests.domain.test_chain_identity import played_desk
 
-# --- the reference: consumers/envelope.py's encoding before payload bytes were reused ----
+# --- the reference: eventlog/envelope.py's encoding before payload bytes were reused ----
 
 
 def _reference_default(value: Any) -> Any:

@@ -30,13 +30,14 @@ from psycopg.conninfo import make_conninfo
 
 import domain.desk  # noqa: F401  (fills EVENT_TYPES)
 from consumers.dead_letter import DeadLetters, dlq_topic, ensure_dead_letter_topic
-from consumers.envelope import Envelope
-from consumers.kafka_config import ensure_topic, make_consumer, make_producer
-from consumers.projector import Apply, Incoming, Projector, Record, plan_batch
+from consumers.projector import Projector
+from consumers.projector.records import Record
 from consumers.relay import Relay
 from domain.base import EVENT_TYPES
 from domain.desk import SupportDesk
 from domain.policy.profile import builtin_profile
+from eventlog.envelope import Envelope
+from eventlog.kafka_config import ensure_topic, make_consumer, make_producer
 from projections.changes import (
     FOLDS,
     NOT_PROJECTED,
@@ -48,6 +49,7 @@ from projections.changes import (
     load_folds,
 )
 from projections.migrate import migrate
+from projections.planning import Apply, Incoming, plan_batch
 from supportlog.bootstrap import System, bootstrap
 from supportlog.cli import main
 from supportlog.scenario import ScenarioRunner
@@ -724,10 +726,10 @@ def test_supportlog_project_folds_in_group_mode_and_stops_on_sigterm(settings):
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         lines = [orjson.loads(line) for line in process.stderr.read().splitlines()]
-        messages = [line["msg"] for line in lines]
+        messages = [line["message"] for line in lines]
         assert messages[0] == "projector starting" and messages[-1] == "projector stopped"
         assert "partitions assigned" in messages
-        written = [line["batch"] for line in lines if line["msg"] == "batch written"]
+        written = [line["batch"] for line in lines if line["message"] == "batch written"]
         assert sum(b["applied"] for b in written) == desk.recorder.max_notification_id()
         assert conn.execute("SELECT count(*) FROM customers").fetchone() == (20,)
     finally:

@@ -14,9 +14,11 @@ import orjson
 import psycopg
 import pytest
 
-from consumers.envelope import Envelope
-from consumers.projector import Apply, Incoming, Record, record_applied
+from consumers.projector.batch_writer import record_applied
+from consumers.projector.records import Record, decode_record
+from eventlog.envelope import Envelope
 from projections.changes import Delete, Update, Upsert, apply_changes
+from projections.planning import Apply, Incoming
 
 _TABLE = """CREATE TABLE {name} (
     k numeric PRIMARY KEY, a text, j jsonb, t timestamptz, b boolean, n bigint)"""
@@ -126,13 +128,13 @@ def test_only_the_canonical_uuid_text_is_a_stream_id(aggregate_id):
     crashed on a number)."""
     value = _envelope("00000000-0000-0000-0000-000000000000").encode().replace(
         b'"00000000-0000-0000-0000-000000000000"', orjson.dumps(aggregate_id))
-    item = Incoming.decode(Record("t", 0, 0, None, value))
+    item = decode_record(Record("t", 0, 0, None, value))
     assert item.envelope is None
     assert item.error is not None and item.error.startswith("malformed envelope: aggregateid")
 
 
 def test_a_canonical_uuid_is_accepted():
     agg = str(uuid.uuid4())
-    item = Incoming.decode(Record("t", 0, 0, None, _envelope(agg).encode()))
+    item = decode_record(Record("t", 0, 0, None, _envelope(agg).encode()))
     assert item.error is None and item.envelope is not None
     assert item.envelope.aggregate_id == agg

@@ -15,10 +15,12 @@ import pytest
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from consumers.envelope import Envelope
-from consumers.projector import Projector, Quarantine, Record, plan_batch, record_quarantine
+from consumers.projector.batch_writer import record_quarantine
+from consumers.projector.records import Record, decode_batch
+from eventlog.envelope import Envelope
 from projections import changes
 from projections.changes import Delete, Update, Upsert, _shape
+from projections.planning import Quarantine, plan_batch
 
 _HEADERS = [("ce_type", b"customer.registered"), ("ce_id", b"id-7"), ("empty", None)]
 
@@ -48,7 +50,7 @@ class _Rows:
 
 def test_a_consumed_record_with_a_value_is_kept_as_it_is():
     record = _consumed(_value())
-    (item,) = Projector._decode({TopicPartition("t", 1): [record]})
+    (item,) = decode_batch({TopicPartition("t", 1): [record]})
     assert item.record is record and item.envelope is not None and item.error is None
 
 
@@ -56,7 +58,7 @@ def test_a_tombstone_is_quarantined_as_undecodable_with_its_headers():
     """A record with no value (None, not bytes) is still undecodable and quarantined
     with its key, an empty value and its headers byte for byte, read from the record
     whichever class it is."""
-    (item,) = Projector._decode({TopicPartition("t", 1): [_consumed(None)]})
+    (item,) = decode_batch({TopicPartition("t", 1): [_consumed(None)]})
     assert item.envelope is None and item.error
     assert item.record == Record("t", 1, 3, b"key", b"", tuple(_HEADERS))
     cur = _Rows()
@@ -70,7 +72,7 @@ def test_a_tombstone_is_quarantined_as_undecodable_with_its_headers():
 
 def test_an_undecodable_consumed_record_keeps_its_headers_in_the_quarantine():
     record = _consumed(b"not json")
-    (item,) = Projector._decode({TopicPartition("t", 1): [record]})
+    (item,) = decode_batch({TopicPartition("t", 1): [record]})
     assert item.record is record and item.envelope is None
     steps = plan_batch([item], {}, {})
     assert isinstance(steps[0], Quarantine)

@@ -14,9 +14,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from consumers.kafka_config import make_consumer
-from consumers.projector import BatchResult, Incoming, Projector
+from consumers.projector import BatchResult, Projector
 from domain.customer import Customer
+from eventlog.kafka_config import make_consumer
+from projections.planning import Incoming
 from supportlog.bootstrap import bootstrap
 from tests.conftest import wait_for
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.kafka_config import make_consumer
 from domain.errors import SupportlogError
+from eventlog.kafka_config import make_consumer
 
 
 class TopicReadTimeoutError(SupportlogError):

@@ -13,9 +13,9 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
-from consumers.catalogue import ENVELOPE_ATTRIBUTES, description_of, event_schema
-from consumers.envelope import HEADER_NAMES
 from domain.base import EVENT_TYPES
+from eventlog.catalogue import ENVELOPE_ATTRIBUTES, description_of, event_schema
+from eventlog.envelope import HEADER_NAMES
 
 ASYNCAPI_VERSION = "3.0.0"
 KAFKA_BINDING_VERSION = "0.5.0"

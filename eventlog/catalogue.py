@@ -4,7 +4,7 @@ The schemas are generated from the event classes themselves (their dataclass fie
 type annotations, `domain.base.EVENT_TYPES`), so the published contract cannot drift
 from what the relay sends: a new event type or field appears here by construction, and
 a field type this module cannot describe fails loudly instead of being guessed. It
-describes the JSON the envelope produces (`consumers.envelope`): decimals as strings,
+describes the JSON the envelope produces (`eventlog.envelope`): decimals as strings,
 instants as RFC 3339 strings, sets as arrays. It names no Kafka and no database.
 """
 
@@ -19,9 +19,9 @@ from typing import Any
 from uuid import UUID
 
 import domain.desk  # noqa: F401  (imports every aggregate, which fills EVENT_TYPES)
-from consumers.envelope import SPEC_VERSION
 from domain.base import ENVELOPE_FIELDS as BASE_ENVELOPE_FIELDS
 from domain.base import EVENT_TYPES
+from eventlog.envelope import SPEC_VERSION
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: Where the exported files are meant to be served; relative `$ref`s resolve against it.
