@@ -13,12 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from consumers.envelope import Envelope
+import psycopg
+
 from domain.desk import SupportDesk
+from domain.due_timers import TimerFiring
 from domain.errors import SupportlogError
 from domain.policy.profile import PolicyProfile
+from eventlog.envelope import Envelope
+from projections.timers import TimersTable
 from replay.rebuild import ShadowFolder
 from replay.recorded import ADOPTION, recorded_command
 from replay.sources import StoreSource
@@ -48,12 +52,20 @@ class Override:
         return self.changed if self.active and tenant == self.changed.id else None
 
 
+class IsolatedStore(Protocol):
+    """A store of its own to replay into (the composition root's `isolated_system`)."""
+
+    def connect(self) -> psycopg.Connection: ...
+
+    def desk_with(self, profile_override: Override | None) -> SupportDesk: ...
+
+
 @dataclass
 class Replayer:
-    """Replays into `isolated` (a System on a database of its own); with `override`,
-    under the changed profile from `start` on."""
+    """Replays into `isolated` (a store of its own); with `override`, under the changed
+    profile from `start` on."""
 
-    isolated: Any
+    isolated: IsolatedStore
     override: Override | None = None
     start: datetime | None = None
     commands: int = 0
@@ -61,11 +73,7 @@ class Replayer:
     rejected: list[Rejection] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from supportlog.bootstrap import desk_env
-        from supportlog.scheduler import Scheduler
-
-        self.desk = SupportDesk(env=desk_env(self.isolated.database_url),
-                                profile_override=self.override)
+        self.desk = self.isolated.desk_with(self.override)
         conn = self.isolated.connect()
         timers = ShadowFolder(conn, "public", only={"timers"})
         written = StoreSource(self.desk)
@@ -74,7 +82,7 @@ class Replayer:
             for batch in written.batches():
                 timers.fold(batch)
 
-        self.scheduler = Scheduler(self.desk, conn, sync=sync)
+        self.scheduler = TimerFiring(self.desk, TimersTable(conn), sync=sync)
 
     def _enter_period(self, at: datetime) -> None:
         """Fires what was due before the period under the old policy, then switches."""

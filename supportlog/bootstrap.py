@@ -1,18 +1,25 @@
-"""The composition root: builds every component once, from Settings, and nothing else does.
+"""The composition root: builds every component from `Settings`, and nothing else does.
 
 It resolves where the servers are (the configured ones, or the embedded pair, started
 when not running), applies the schema migrations, creates the topic explicitly, and
-hands out the desk, the relay and the projector. Tests call the same function with their
+hands out the desk, the relay, the projector, the scheduler and the dead-letter sink.
+Every entry point asks it: the CLI, status, the scenario runner, the demo, the bench and
+replay's isolated stores (`isolated_system`); tests call the same functions with their
 own settings, so what they exercise is what production runs.
+
+As the `eventsourcing` library's `System` declares a pipeline in one place, `PIPELINE`
+declares ours: each long-running worker, what it reads and what it writes. `run` (and
+any other host of the whole pipeline) starts `System.workers()`, built from it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,12 +30,16 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 import projections  # noqa: F401  (registers the folds)
 from consumers.dead_letter import DeadLetters, ensure_dead_letter_topic
 from consumers.faults import FaultSwitch
-from consumers.kafka_config import ensure_topic, make_consumer, make_producer
 from consumers.projector import Projector
 from consumers.relay import Relay
 from domain.desk import SupportDesk
+from domain.due_timers import TimerFiring
 from domain.errors import SupportlogError
+from domain.policy.profile import PolicyProfile
+from eventlog.kafka_config import ensure_topic, make_consumer, make_producer
 from projections.migrate import migrate
+from projections.timers import TimersTable
+from supportlog.scheduler import Scheduler
 from supportlog.settings import Settings
 
 
@@ -37,6 +48,25 @@ class DatabaseUnavailableError(SupportlogError):
 
     code = "database_unavailable"
     retriable = True
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One long-running part of the pipeline: what it reads, what it writes, and how it
+    runs until a stop event is set."""
+
+    name: str
+    reads: str
+    writes: str
+    run: Callable[[threading.Event], None]
+
+
+#: The pipeline, declared once: (worker, reads, writes), in the order data flows.
+PIPELINE: tuple[tuple[str, str, str], ...] = (
+    ("relay", "the event store's notification log", "the topic (and the log chain)"),
+    ("projector", "the topic", "the read models (and the dead-letter topic)"),
+    ("scheduler", "the timers read model", "the event store (timer commands)"),
+)
 
 
 def desk_env(database_url: str) -> dict[str, str]:
@@ -54,9 +84,23 @@ def desk_env(database_url: str) -> dict[str, str]:
     }
 
 
+def jittered_backoff(attempt: int) -> None:
+    """Sleeps up to 5 ms * 2**attempt (capped at 0.5 s), at random, so racing writers
+    spread out instead of colliding again. The desk's only source of randomness."""
+    time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** attempt)))
+
+
+def make_desk(settings: Settings, database_url: str,
+              profile_override: Callable[[str], PolicyProfile | None] | None = None
+              ) -> SupportDesk:
+    """Returns a desk on the store at `database_url`, with the root's backoff."""
+    return SupportDesk(env=desk_env(database_url), retry_pause=jittered_backoff,
+                       cache_size=settings.desk_cache, profile_override=profile_override)
+
+
 @dataclass
 class System:
-    """Every component of one deployment, built once."""
+    """Every component of one deployment, built on demand and closed together."""
 
     settings: Settings
     database_url: str
@@ -74,40 +118,81 @@ class System:
         self._closers.append(conn)
         return conn
 
-    def relay(self, batch_size: int = 2000) -> Relay:
-        """Returns a relay with its own connection and producer."""
+    def desk_with(self, profile_override: Callable[[str], PolicyProfile | None] | None
+                  ) -> SupportDesk:
+        """Returns another desk on this store that decides under `profile_override`
+        where it names a profile (the what-if replay); the caller closes it."""
+        return make_desk(self.settings, self.database_url, profile_override)
+
+    def relay(self, batch_size: int = 2000, source: System | None = None) -> Relay:
+        """Returns a relay with its own connection and producer, publishing this
+        system's store (or `source`'s: the bench relays one store into another topic)."""
         producer = make_producer(self.kafka_bootstrap)
         self._closers.append(producer)
-        return Relay(self.desk, self.connect(), producer, self.settings.topic,
+        return Relay((source or self).desk, self.connect(), producer, self.settings.topic,
                      batch_size=batch_size, faults=self.faults)
 
     def projector(self, group_id: str | None = None, *, join_group: bool = False,
-                  dead_letters: bool = False) -> Projector:
+                  dead_letters: bool = False, client_id: str | None = None,
+                  consumer_overrides: dict[str, Any] | None = None,
+                  on_committed: Callable[..., None] | None = None) -> Projector:
         """Returns a projector; with `join_group` it joins the consumer group, else it
         reads every partition itself. With `dead_letters`, quarantined events are also
-        published on `<topic>.dlq` (production); without, they stay in the table."""
+        published on `<topic>.dlq` (production); without, they stay in the table.
+        `consumer_overrides` change consumer settings (a session timeout for tests);
+        `on_committed(items, result)` runs after each confirmed commit (the bench)."""
         group = group_id or self.settings.group_id
         consumer = make_consumer(self.kafka_bootstrap,
                                  group_id=group if join_group else None,
-                                 client_id=f"supportlog-projector-{group}")
+                                 client_id=client_id or f"supportlog-projector-{group}",
+                                 **(consumer_overrides or {}))
         self._closers.append(consumer)
-        sink = None
-        if dead_letters:
-            ensure_dead_letter_topic(self.kafka_bootstrap, self.settings.topic)
-            producer = make_producer(self.kafka_bootstrap)
-            self._closers.append(producer)
-            sink = DeadLetters(self.connect(), producer, self.settings.topic)
-            sink.publish_pending()  # a crash may have left some unsent
         projector = Projector(self.connect(), consumer, self.settings.topic, group,
-                              faults=self.faults, dead_letters=sink)
+                              faults=self.faults,
+                              dead_letters=self.dead_letters() if dead_letters else None,
+                              on_committed=on_committed)
         if join_group:
             projector.subscribe()
         else:
             projector.assign_all()
         return projector
 
+    def dead_letters(self) -> DeadLetters:
+        """Returns the dead-letter sink, after sending what a crash may have left unsent."""
+        ensure_dead_letter_topic(self.kafka_bootstrap, self.settings.topic)
+        producer = make_producer(self.kafka_bootstrap)
+        self._closers.append(producer)
+        sink = DeadLetters(self.connect(), producer, self.settings.topic)
+        sink.publish_pending()
+        return sink
+
+    def scheduler(self, sync: Callable[[], None] | None = None,
+                  desk: Any | None = None) -> Scheduler:
+        """Returns the scheduler firing this store's due timers; `sync` brings the
+        `timers` read model up to date before each look (scenarios, the demo), and
+        `desk` stands in for the desk (the bench times it)."""
+        firing = TimerFiring(desk or self.desk, TimersTable(self.connect()), sync=sync,
+                             after_fire=lambda: self.faults.reached("scheduler.after_fire"))
+        return Scheduler(firing)
+
+    def workers(self, names: tuple[str, ...] = ("relay", "projector", "scheduler"),
+                scheduler_interval_s: float = 1.0) -> list[Worker]:
+        """Returns the long-running workers of `PIPELINE` named in `names`, built for
+        production: the projector joins its group and dead-letters what it quarantines."""
+        def scheduler() -> Callable[[threading.Event], None]:
+            built = self.scheduler()
+            return lambda stop: built.run(stop, interval_s=scheduler_interval_s)
+
+        builders: dict[str, Callable[[], Callable[[threading.Event], None]]] = {
+            "relay": lambda: self.relay().run,
+            "projector": lambda: self.projector(join_group=True, dead_letters=True).run,
+            "scheduler": scheduler,
+        }
+        return [Worker(name, reads, writes, builders[name]())
+                for name, reads, writes in PIPELINE if name in names]
+
     def close(self) -> None:
-        """Closes every connection, producer and consumer this system made."""
+        """Closes every connection, producer, consumer and desk this system made."""
         while self._closers:
             closer = self._closers.pop()
             with contextlib.suppress(Exception):  # best effort: nothing is written here
@@ -115,43 +200,47 @@ class System:
         self.desk.close()
 
 
-def jittered_backoff(attempt: int) -> None:
-    """Sleeps up to 5 ms * 2**attempt (capped at 0.5 s), at random, so racing writers
-    spread out instead of colliding again."""
-    time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** attempt)))
+def embedded_infra(settings: Settings) -> Any:
+    """Returns the embedded servers of `settings.home` (started by nobody yet)."""
+    from supportlog.embedded import EmbeddedInfra
+
+    return EmbeddedInfra(settings.home)
 
 
 def resolve_servers(settings: Settings) -> Settings:
     """Returns settings with server addresses, starting the embedded pair if needed."""
     if not settings.embedded:
         return settings
-    from supportlog.embedded import EmbeddedInfra
-
-    state = EmbeddedInfra(settings.home).up()
+    state = embedded_infra(settings).up()
     return settings.with_servers(state.database_url, state.kafka_bootstrap)
 
 
-def bootstrap(settings: Settings) -> System:
-    """Builds the system for `settings`: servers, schema, topic, desk."""
-    settings = resolve_servers(settings)
-    assert settings.database_url and settings.kafka_bootstrap
-    try:
-        with psycopg.connect(settings.database_url, autocommit=True,
-                             connect_timeout=10) as conn:
-            migrate(conn)
-    except psycopg.OperationalError as e:
-        raise DatabaseUnavailableError(
-            f"PostgreSQL does not answer at {settings.database_url}: {e}") from e
-    ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
-    desk = SupportDesk(env=desk_env(settings.database_url), retry_pause=jittered_backoff,
-                       cache_size=settings.desk_cache)
-    return System(settings, settings.database_url, settings.kafka_bootstrap, desk,
-                  FaultSwitch(settings.fault))
+def bootstrap(settings: Settings, *, prepare: bool = True) -> System:
+    """Builds the system for `settings`: servers, schema, topic, desk.
+
+    With `prepare` False nothing is started, migrated or created: the servers must be
+    given and the schema in place (`status`, which only reads, and worker children)."""
+    if prepare:
+        settings = resolve_servers(settings)
+    if not (settings.database_url and settings.kafka_bootstrap):
+        raise ValueError("bootstrap(prepare=False) needs both servers' addresses")
+    if prepare:
+        try:
+            with psycopg.connect(settings.database_url, autocommit=True,
+                                 connect_timeout=10) as conn:
+                migrate(conn)
+        except psycopg.OperationalError as e:
+            raise DatabaseUnavailableError(
+                f"PostgreSQL does not answer at {settings.database_url}: {e}") from e
+        ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
+    return System(settings, settings.database_url, settings.kafka_bootstrap,
+                  make_desk(settings, settings.database_url), FaultSwitch(settings.fault))
 
 
 @contextlib.contextmanager
 def isolated_system(settings: Settings, label: str = "scenario") -> Iterator[System]:
-    """A system on a database and topic of its own, dropped afterwards (scenarios, what-if)."""
+    """A system on a database and topic of its own, dropped afterwards (scenarios,
+    what-if, bench)."""
     settings = resolve_servers(settings)
     assert settings.database_url and settings.kafka_bootstrap
     name = f"{label}_{uuid.uuid4().hex[:12]}"

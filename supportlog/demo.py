@@ -21,9 +21,8 @@ from rich.table import Table
 from domain.customer import Customer
 from domain.errors import SupportlogError
 from domain.policy.profile import PROFILE_IDS, builtin_profile
-from supportlog.bootstrap import System, bootstrap
+from supportlog.bootstrap import System, bootstrap, embedded_infra
 from supportlog.pipeline import Pipeline
-from supportlog.scheduler import Scheduler
 from supportlog.settings import Settings
 from supportlog.workload import START, Workload, iter_hours
 
@@ -54,7 +53,7 @@ def play(system: System, *, seed: int, customers: int, days: int,
     result = DemoResult(next_prefix(system))
     steps = Workload(seed, customers, days, prefix=result.prefix).build()
     pipeline = Pipeline(system)
-    scheduler = Scheduler(system.desk, system.connect(), sync=pipeline.sync)
+    scheduler = system.scheduler(sync=pipeline.sync)
     task = progress.add_task("playing commands", total=len(steps)) if progress else None
     for hour, bucket in iter_hours(steps):
         result.timers_fired += scheduler.fire_due(hour)
@@ -75,9 +74,7 @@ def _fresh(settings: Settings, console: Console) -> None:
     if not settings.embedded:
         raise click.UsageError("--fresh only resets the embedded servers; "
                                "DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS are set")
-    from supportlog.embedded import EmbeddedInfra
-
-    infra = EmbeddedInfra(settings.home)
+    infra = embedded_infra(settings)
     infra.down()
     shutil.rmtree(infra.pg_data, ignore_errors=True)
     console.print(f"removed the embedded data in {infra.home}")
@@ -129,10 +126,10 @@ def report(system: System, result: DemoResult, console: Console) -> None:
     console.print("  ./sl scenario run tests/scenarios/cart-power-credits.json")
 
 
-def run_demo(*, seed: int, customers: int, days: int, fresh: bool) -> None:
-    """Plays the demo and prints the report."""
+def run_demo(settings: Settings, *, seed: int, customers: int, days: int,
+             fresh: bool) -> None:
+    """Plays the demo on the deployment of `settings` and prints the report."""
     console = Console()
-    settings = Settings.from_env()
     if fresh:
         _fresh(settings, console)
     with console.status("starting PostgreSQL and the broker"):

@@ -20,7 +20,6 @@ from domain.errors import ERRORS_BY_CODE, InvalidArgumentError, SupportlogError
 from domain.policy.profile import PolicyProfile, builtin_profile
 from supportlog.bootstrap import System
 from supportlog.pipeline import Pipeline
-from supportlog.scheduler import Scheduler
 
 STEP_KEYS = {"at", "do", "args", "expect_error", "expect", "note", "comment"}
 CHECKS = ("balance", "quota", "ticket", "banned", "queue", "charges", "dispute")
@@ -69,7 +68,7 @@ class ScenarioRunner:
         self.desk = system.desk
         self.pipeline = Pipeline(system)
         self.conn = system.connect()
-        self.scheduler = Scheduler(self.desk, self.conn, sync=self.pipeline.sync)
+        self.scheduler = system.scheduler(sync=self.pipeline.sync)
 
     def run(self, scenario: Any, base_dir: Path | None = None) -> Report:
         report = Report()

@@ -20,6 +20,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from consumers.dead_letter import dlq_topic, quarantine_counts
+from supportlog.bootstrap import bootstrap, embedded_infra
 from supportlog.settings import Settings
 
 _TIMEOUT_S = 5
@@ -76,8 +77,8 @@ def collect(settings: Settings) -> Status:
     servers = _servers(settings, status)
     if servers is None:
         return status
-    database_url, bootstrap = servers
-    status.infrastructure["kafka"] = _kafka_health(bootstrap, settings.topic)
+    database_url, kafka = servers
+    status.infrastructure["kafka"] = _kafka_health(kafka, settings.topic)
     try:
         conn = psycopg.connect(database_url, autocommit=True, connect_timeout=_TIMEOUT_S)
     except psycopg.OperationalError as e:
@@ -90,7 +91,7 @@ def collect(settings: Settings) -> Status:
         except psycopg.errors.UndefinedTable as e:
             status.problems.append(f"the schema is not migrated yet ({e.diag.message_primary})")
             return status
-    status.store_head = _store_head(database_url)
+    status.store_head = _store_head(settings.with_servers(database_url, kafka))
     _derive(status)
     return status
 
@@ -99,9 +100,7 @@ def _servers(settings: Settings, status: Status) -> tuple[str, str] | None:
     if not settings.embedded:
         assert settings.database_url and settings.kafka_bootstrap
         return settings.database_url, settings.kafka_bootstrap
-    from supportlog.embedded import EmbeddedInfra
-
-    infra = EmbeddedInfra(settings.home)
+    infra = embedded_infra(settings)
     health = infra.health()
     state = infra.read_state()
     for name, value in health.items():
@@ -159,15 +158,12 @@ def _read_positions(conn: psycopg.Connection, status: Status, topic: str) -> Non
     status.quarantine = quarantine_counts(conn, topic)
 
 
-def _store_head(database_url: str) -> int:
-    from domain.desk import SupportDesk
-    from supportlog.bootstrap import desk_env
-
-    desk = SupportDesk(env=desk_env(database_url))
+def _store_head(settings: Settings) -> int:
+    system = bootstrap(settings, prepare=False)  # reads only: no migration, no topic
     try:
-        return desk.recorder.max_notification_id() or 0
+        return system.desk.recorder.max_notification_id() or 0
     finally:
-        desk.close()
+        system.close()
 
 
 def _derive(status: Status) -> None:

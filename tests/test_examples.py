@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from consumers.envelope import Envelope
+from eventlog.envelope import Envelope
 from supportlog.bootstrap import bootstrap
 from tests.crash.relay_process import fill_store
 

@@ -12,7 +12,7 @@ import platform
 import subprocess
 from typing import Any
 
-from consumers.kafka_config import make_producer
+from eventlog.kafka_config import make_producer
 from supportlog.bootstrap import System
 
 

@@ -28,7 +28,6 @@ from domain.policy.profile import PROFILE_IDS, builtin_profile
 from supportlog.bench.measure import Rate
 from supportlog.bootstrap import System, desk_env
 from supportlog.pipeline import Pipeline
-from supportlog.scheduler import Scheduler
 from supportlog.workload import START, Workload, iter_hours
 
 #: Events the workload stores per customer: about 8 for registering and buying, and
@@ -110,8 +109,7 @@ def play(system: System, *, seed: int, customers: int, days: int = DAYS, prefix:
     steps = Workload(seed, customers, days, prefix=prefix).build()
     advance = track(len(steps)) if track else None
     pipeline = Pipeline(system)
-    scheduler = Scheduler(_TimedDesk(system.desk, played),  # type: ignore[arg-type]
-                          system.connect(), sync=pipeline.sync)
+    scheduler = system.scheduler(sync=pipeline.sync, desk=_TimedDesk(system.desk, played))
     for hour, bucket in iter_hours(steps):
         scheduler.fire_due(hour)
         for step in bucket:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from consumers.kafka_config import ensure_topic, make_consumer, make_producer
-from consumers.projector import BatchResult, Incoming, Projector
+from consumers.projector import BatchResult
 from domain.errors import SupportlogError
+from eventlog.kafka_config import ensure_topic, make_producer
+from projections.planning import Incoming
 from replay.as_of import customer_as_of
 from replay.charge_audit import ChargeAuditor
 from replay.streams import envelopes
@@ -109,16 +110,16 @@ class Arrivals:
             return self._seen[key]
 
 
-class WatchedProjector(Projector):
-    """The projector, marking each event's (aggregate id, version) once its batch's
-    commit is confirmed (`on_committed`, called only then)."""
+def marking(arrivals: Arrivals) -> Callable[[list[Incoming], BatchResult], None]:
+    """Returns a projector's `on_committed` that marks each event's (aggregate id,
+    version) in `arrivals` once its batch's commit is confirmed (only then is it
+    called)."""
+    def on_committed(items: list[Incoming], result: BatchResult) -> None:
+        arrivals.mark((dict(i.record.headers).get("aggregate_id", b"").decode(),
+                       int(dict(i.record.headers).get("aggregate_version", b"0")))
+                      for i in items)
 
-    arrivals: Arrivals
-
-    def on_committed(self, items: list[Incoming], result: BatchResult) -> None:
-        self.arrivals.mark((dict(i.record.headers).get("aggregate_id", b"").decode(),
-                            int(dict(i.record.headers).get("aggregate_version", b"0")))
-                           for i in items)
+    return on_committed
 
 
 def _summary(samples: list[float]) -> dict[str, Any]:
@@ -131,12 +132,8 @@ def command_to_projection(system: System, samples: int, seed: int, days: int,
     """Issues commands one at a time through a running relay and projector; returns the
     latency percentiles from the call to the projector's commit."""
     arrivals = Arrivals()
-    consumer = make_consumer(system.kafka_bootstrap, group_id=None,
-                             client_id="supportlog-bench-projector")
-    projector = WatchedProjector(system.connect(), consumer, system.settings.topic,
-                                 system.settings.group_id)
-    projector.arrivals = arrivals
-    projector.assign_all()
+    projector = system.projector(client_id="supportlog-bench-projector",
+                                 on_committed=marking(arrivals))
     relay = system.relay()
     stop = threading.Event()
     threads = [threading.Thread(target=relay.run, args=(stop,), daemon=True),
@@ -165,7 +162,7 @@ def command_to_projection(system: System, samples: int, seed: int, days: int,
         stop.set()
         for thread in threads:
             thread.join(timeout=10)
-        consumer.close()
+        projector.consumer.close()
     return _summary(latencies[_WARM_UP:])
 
 

@@ -3,7 +3,7 @@ same folds with one PostgreSQL transaction per event (`projection_vs_naive`) and
 a bare consumer that only reads the topic (`projection_vs_raw_consume`).
 
 All three read the same topic from the beginning with the same consumer settings
-(`consumers.kafka_config`, up to 2,000 records a poll). The projector writes a poll's
+(`eventlog.kafka_config`, up to 2,000 records a poll). The projector writes a poll's
 batch in one transaction (rows, applied versions, offsets), stepping as `Projector.run`
 does: each batch's commit overlaps the next poll, and a batch counts once its commit is
 confirmed. The naive loop decodes each
@@ -22,8 +22,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.envelope import Envelope
-from consumers.kafka_config import make_consumer
+from eventlog.envelope import Envelope
+from eventlog.kafka_config import make_consumer
 from projections.changes import apply_changes, changes_for, is_known
 from replay.shadow import create_shadow, read_model_tables
 from supportlog.bench.measure import Rate

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from consumers.envelope import Envelope
-from consumers.kafka_config import ensure_topic, make_producer
-from consumers.relay import Relay
+from eventlog.envelope import Envelope
+from eventlog.kafka_config import ensure_topic, make_producer
 from supportlog.bench.measure import Rate
 from supportlog.bootstrap import System
 
@@ -33,16 +32,9 @@ class Encoded:
     headers: list[tuple[str, bytes]]
 
 
-def make_relay(source: System, target: System, topic: str) -> Relay:
-    """Returns a relay of `source`'s store to `topic`, its position kept in `target`."""
-    producer = make_producer(target.kafka_bootstrap)
-    target._closers.append(producer)
-    return Relay(source.desk, target.connect(), producer, topic, batch_size=RELAY_BATCH)
-
-
 def run_relay(source: System, target: System, advance: Advance | None = None) -> Rate:
     """Relays the whole store to the target's topic; returns events per second."""
-    relay = make_relay(source, target, target.settings.topic)
+    relay = target.relay(batch_size=RELAY_BATCH, source=source)
     rate = Rate(notes={"batch_size": RELAY_BATCH})
     with rate.timing():
         stats = relay.pump(progress=advance)

@@ -27,19 +27,16 @@ from typing import Any
 _DEADLINE_S = 900.0
 
 
-def project(database_url: str, bootstrap: str, topic: str, records: int) -> dict[str, Any]:
+def project(database_url: str, bootstrap_servers: str, topic: str, records: int
+            ) -> dict[str, Any]:
     """Projects `records` records of `topic` into `database_url`'s read models; returns
     the records written, the seconds taken and the process's peak RSS in bytes."""
-    import psycopg
+    from supportlog.bootstrap import bootstrap
+    from supportlog.settings import Settings
 
-    import projections  # noqa: F401  (registers the folds)
-    from consumers.kafka_config import make_consumer
-    from consumers.projector import Projector
-
-    conn = psycopg.connect(database_url, autocommit=True)
-    consumer = make_consumer(bootstrap, group_id=None, client_id="supportlog-bench-rss")
-    projector = Projector(conn, consumer, topic, "supportlog-bench-rss")
-    projector.assign_all()
+    system = bootstrap(Settings(database_url=database_url, kafka_bootstrap=bootstrap_servers,
+                                topic=topic), prepare=False)
+    projector = system.projector("supportlog-bench-rss", client_id="supportlog-bench-rss")
     before = _status_bytes("VmRSS")  # everything imported and connected, nothing read yet
     written, started = 0, time.perf_counter()
     while written < records:
@@ -47,8 +44,7 @@ def project(database_url: str, bootstrap: str, topic: str, records: int) -> dict
         if time.perf_counter() - started > _DEADLINE_S:
             raise SystemExit(f"projected {written} of {records} records in {_DEADLINE_S}s")
     seconds = time.perf_counter() - started
-    consumer.close()
-    conn.close()
+    system.close()
     return {"records": written, "seconds": round(seconds, 3),
             "peak_rss_bytes": _status_bytes("VmHWM"), "rss_at_end_bytes": _status_bytes("VmRSS"),
             "rss_before_bytes": before}

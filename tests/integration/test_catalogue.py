@@ -13,8 +13,9 @@ from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from consumers.asyncapi import asyncapi_document
-from consumers.catalogue import (
+from domain.base import EVENT_TYPES
+from eventlog.asyncapi import asyncapi_document
+from eventlog.catalogue import (
     BASE_URI,
     ENVELOPE_FIELDS,
     ENVELOPE_FILE,
@@ -24,8 +25,7 @@ from consumers.catalogue import (
     payload_fields,
     schema_files,
 )
-from consumers.catalogue_docs import with_reference
-from domain.base import EVENT_TYPES
+from eventlog.catalogue_docs import with_reference
 from supportlog.bootstrap import bootstrap, isolated_system
 from supportlog.cli import main
 from supportlog.demo import play

@@ -17,7 +17,7 @@ import pytest
 from eventsourcing.persistence import Notification
 
 import replay.rebuild as rebuild_module
-from consumers.envelope import Envelope, event_id
+from eventlog.envelope import Envelope, event_id
 from projections.bulk_write import FinalRows
 from projections.changes import Change, Delete, Update, Upsert, apply_changes
 from replay.decode import EnvelopeDecoder, event_id_text

@@ -7,17 +7,17 @@ from __future__ import annotations
 import pytest
 from kafka import KafkaAdminClient
 
-from consumers.kafka_config import ensure_topic
-from consumers.log_chain import (
+from consumers.relay import Relay
+from domain.errors import InvalidArgumentError
+from eventlog.kafka_config import ensure_topic
+from eventlog.log_chain import (
     CHECKPOINT_EVERY,
     START,
     chain_over,
     read_checkpoints,
     read_head,
 )
-from consumers.relay import Relay
-from consumers.topic_reader import high_water_marks
-from domain.errors import InvalidArgumentError
+from eventlog.topic_reader import high_water_marks
 from supportlog.bootstrap import bootstrap
 from tests.conftest import wait_for
 from tests.crash.relay_process import (

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kafka.errors import KafkaTimeoutError
 
-from consumers.kafka_config import BrokerUnavailableError
+from eventlog.kafka_config import BrokerUnavailableError
 from supportlog.bootstrap import bootstrap
 from tests.crash.relay_process import fill_store, stored_events, topic_envelopes
 

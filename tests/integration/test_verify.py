@@ -10,7 +10,7 @@ from uuid import UUID
 import psycopg
 from click.testing import CliRunner
 
-from consumers.envelope import event_id
+from eventlog.envelope import event_id
 from replay.verify import verify_store
 from replay.verify_topic import read_topic
 from supportlog.bootstrap import bootstrap
