@@ -22,15 +22,15 @@ from typing import Any
 import orjson
 import psycopg
 
-from consumers.envelope import Envelope, event_id
-from consumers.topic_reader import read_to_end
 from domain.errors import SupportlogError
 from domain.policy.profile import PROFILE_IDS, builtin_profile
+from eventlog.envelope import Envelope, event_id
+from eventlog.topic_reader import read_to_end
 from supportlog.bootstrap import System
 from supportlog.settings import Settings
 from supportlog.workload import START, Workload
 
-RELAY_COMMAND = [sys.executable, "-c", "from supportlog.cli import run; run()", "relay"]
+RELAY_COMMAND = [sys.executable, "-m", "supportlog.cli", "relay"]
 
 
 def fill_store(system: System, *, seed: int, customers: int, days: int,

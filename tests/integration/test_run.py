@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from domain.policy.profile import builtin_profile
 from domain.ticket import Ticket
 from supportlog.bootstrap import bootstrap
-from supportlog.cli_run import answer_line
+from supportlog.cli.run import answer_line
 from supportlog.pipeline import Pipeline
 from tests.conftest import wait_for
 

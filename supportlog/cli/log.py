@@ -1,19 +1,25 @@
 """Commands of the published log: `relay`, `verify` and `schema export` / `schema docs`.
 
 Wiring only: each command builds the system from the settings, calls one component
-(`consumers.relay`, `replay.verify`, `consumers.catalogue`) and turns its answer into
+(`consumers.relay`, `replay.verify`, `eventlog.catalogue`) and turns its answer into
 output and an exit status.
 """
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from pathlib import Path
 
 import click
 import orjson
+
+from supportlog.cli.shared import (
+    EXIT_CHECK_FAILED,
+    progress_bar,
+    settings,
+    stop_on_signals,
+    system,
+)
 
 #: Broken links printed after the first one; the rest are counted.
 _MORE_PROBLEMS_SHOWN = 20
@@ -24,28 +30,6 @@ def register(main: click.Group) -> None:
     main.add_command(relay)
     main.add_command(verify)
     main.add_command(schema)
-
-
-def _settings():
-    from supportlog.settings import Settings, SettingsError
-
-    try:
-        return Settings.from_env()
-    except SettingsError as e:
-        raise click.UsageError(str(e)) from e
-
-
-def _system():
-    from supportlog.bootstrap import bootstrap
-
-    return bootstrap(_settings())
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
 
 
 # --- relay ------------------------------------------------------------------------------
@@ -69,16 +53,13 @@ def relay(from_position: int | None, batch_size: int) -> None:
     from supportlog.runtime import settle_heap
 
     use_json_logs()
-    stop = _stop_on_signals()  # before connecting: a SIGTERM during start is graceful too
-    system = _system()
-    try:
-        relay_ = system.relay(batch_size=batch_size)
+    stop = stop_on_signals()  # before connecting: a SIGTERM during start is graceful too
+    with system() as built:
+        relay_ = built.relay(batch_size=batch_size)
         if from_position is not None:
             relay_.rewind_to(max(from_position - 1, 0))
         settle_heap()
         relay_.run(stop)
-    finally:
-        system.close()
 
 
 # --- verify -----------------------------------------------------------------------------
@@ -98,38 +79,31 @@ def verify(check_kafka: bool, timeout_s: float) -> None:
     deleted tail.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from replay.verify import verify_store
     from replay.verify_topic import read_topic
-    from supportlog.cli import EXIT_CHECK_FAILED
 
-    system = _system()
-    try:
-        conn = system.connect()
-        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn())
-        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+    with system() as built:
+        conn = built.connect()
+        with progress_bar(Console(stderr=True)) as bar:
             topic = None
             if check_kafka:
                 task = bar.add_task("reading the topic", total=None)
-                topic = read_topic(conn, system.kafka_bootstrap, system.settings.topic,
+                topic = read_topic(conn, built.kafka_bootstrap, built.settings.topic,
                                    timeout_s, progress=lambda n: bar.update(task, completed=n))
                 bar.update(task, completed=topic.records, total=topic.records)
-            head = system.desk.recorder.max_notification_id() or 0
+            head = built.desk.recorder.max_notification_id() or 0
             task = bar.add_task("walking the store", total=head)
             report = verify_store(
-                system.desk, conn,
+                built.desk, conn,
                 published=topic.published if topic else None,
                 published_to=topic.relay_position if topic else 0,
                 progress=lambda position: bar.update(task, completed=position))
-    finally:
-        system.close()
     click.echo(f"walked {report.events} events of {report.aggregates} aggregates; "
                f"log chain checked against {report.checkpoints} checkpoint(s) up to "
                f"position {report.chained_to}")
     if topic is not None:
-        click.echo(f"topic {system.settings.topic}: {topic.records} records, "
+        click.echo(f"topic {built.settings.topic}: {topic.records} records, "
                    f"{len(topic.published)} distinct events, relay at position "
                    f"{topic.relay_position}"
                    + (f", {topic.undecodable} undecodable" if topic.undecodable else ""))
@@ -157,12 +131,12 @@ def schema() -> None:
 def schema_export(directory: Path) -> None:
     """Write the envelope's and every event type's JSON Schema, and asyncapi.json, to
     DIRECTORY (created if missing)."""
-    from consumers.asyncapi import asyncapi_document
-    from consumers.catalogue import schema_files
+    from eventlog.asyncapi import asyncapi_document
+    from eventlog.catalogue import schema_files
 
-    settings = _settings()
+    chosen = settings()
     files = {**schema_files(),
-             "asyncapi.json": asyncapi_document(settings.topic, settings.partitions)}
+             "asyncapi.json": asyncapi_document(chosen.topic, chosen.partitions)}
     for relative, document in files.items():
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,8 +150,7 @@ def schema_export(directory: Path) -> None:
 @click.option("--check", is_flag=True, help="Only check; exit 1 if the file is stale.")
 def schema_docs(path: Path, check: bool) -> None:
     """Regenerate the event reference section of PATH (default docs/events.md)."""
-    from consumers.catalogue_docs import StaleMarkersError, with_reference
-    from supportlog.cli import EXIT_CHECK_FAILED
+    from eventlog.catalogue_docs import StaleMarkersError, with_reference
 
     current = path.read_text()
     try:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -14,7 +13,7 @@ import click
 import orjson
 
 from domain.errors import InvalidArgumentError, SupportlogError
-from supportlog.settings import Settings
+from supportlog.cli.shared import stop_on_signals, system
 
 log = logging.getLogger("supportlog.run")
 
@@ -25,24 +24,6 @@ def register(main: click.Group) -> None:
     main.add_command(schedule)
     main.add_command(command)
     main.add_command(adopt)
-
-
-def _system():
-    from supportlog.bootstrap import bootstrap
-    from supportlog.cli import fail
-
-    try:
-        return bootstrap(Settings.from_env())
-    except SupportlogError as e:
-        fail(e)
-        raise  # unreachable: fail exits
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
 
 
 def _worker(name: str, body: Callable[[], None], stop: threading.Event,
@@ -69,30 +50,22 @@ def run(interval: float) -> None:
     """
     from supportlog.logs import use_json_logs
     from supportlog.runtime import settle_heap
-    from supportlog.scheduler import Scheduler
 
     use_json_logs()
-    system = _system()
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     failures: list[str] = []
-    relay = system.relay()
-    projector = system.projector(join_group=True, dead_letters=True)
-    scheduler = Scheduler(system.desk, system.connect(), faults=system.faults)
-    settle_heap()
-    threads = [
-        _worker("relay", lambda: relay.run(stop), stop, failures),
-        _worker("projector", lambda: projector.run(stop), stop, failures),
-        _worker("scheduler", lambda: scheduler.run(stop, interval_s=interval), stop,
-                failures),
-    ]
-    log.info("supportlog running", extra={"topic": system.settings.topic,
-                                           "group": system.settings.group_id})
-    for thread in threads:
-        thread.start()
-    while any(t.is_alive() for t in threads):
+    with system() as built:
+        workers = built.workers(scheduler_interval_s=interval)
+        settle_heap()
+        threads = [_worker(w.name, lambda w=w: w.run(stop), stop, failures)
+                   for w in workers]
+        log.info("supportlog running", extra={"topic": built.settings.topic,
+                                               "group": built.settings.group_id})
         for thread in threads:
-            thread.join(timeout=0.2)
-    system.close()
+            thread.start()
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(timeout=0.2)
     if failures:
         log.error("stopped after a failure", extra={"failures": failures})
         sys.exit(1)
@@ -108,22 +81,21 @@ def schedule(once: bool, now_text: str | None, interval: float) -> None:
     """Fire due timers (SLA breaches, auto-close, rollovers, expiries) until SIGTERM."""
     from domain.commands.args import instant
     from supportlog.logs import use_json_logs
-    from supportlog.scheduler import Scheduler, wall_clock
+    from supportlog.scheduler import wall_clock
 
     use_json_logs()
-    system = _system()
     try:
         clock = (lambda: instant(now_text, "--now")) if now_text else wall_clock
-        scheduler = Scheduler(system.desk, system.connect(), faults=system.faults)
+        clock()  # a malformed --now is bad usage before anything starts
+    except InvalidArgumentError as e:
+        raise click.BadParameter(e.message) from e
+    with system() as built:
+        scheduler = built.scheduler()
         if once:
             fired = scheduler.fire_due(clock())
             log.info("timers fired", extra={"fired": fired})
             return
-        scheduler.run(_stop_on_signals(), clock=clock, interval_s=interval)
-    except InvalidArgumentError as e:
-        raise click.BadParameter(e.message) from e
-    finally:
-        system.close()
+        scheduler.run(stop_on_signals(), clock=clock, interval_s=interval)
 
 
 def answer_line(desk, line: str, clock: Callable[[], datetime]) -> dict:
@@ -164,11 +136,8 @@ def adopt(profile: str, at_text: str | None) -> None:
         at = instant(at_text, "--at") if at_text else wall_clock()
     except (StepError, SupportlogError) as e:
         raise click.BadParameter(str(e)) from e
-    system = _system()
-    try:
-        changed = system.desk.adopt(chosen, at)
-    finally:
-        system.close()
+    with system() as built:
+        changed = built.desk.adopt(chosen, at)
     click.echo(f"{chosen.id} v{chosen.version} " + ("adopted" if changed else
                                                      "was already in force"))
 
@@ -185,13 +154,10 @@ def command(desk: str | None) -> None:
     """
     from supportlog.scheduler import wall_clock
 
-    system = _system()
-    system.desk.default_profile = desk
-    try:
+    with system() as built:
+        built.desk.default_profile = desk
         for line in sys.stdin:
             if line.strip():
-                answer = answer_line(system.desk, line, wall_clock)
+                answer = answer_line(built.desk, line, wall_clock)
                 sys.stdout.write(orjson.dumps(answer).decode() + "\n")
                 sys.stdout.flush()
-    finally:
-        system.close()

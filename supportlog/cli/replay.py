@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from domain.errors import SupportlogError
-from supportlog.settings import Settings
-
-#: As in `supportlog.cli` (not imported from there: that module imports this one).
-EXIT_CHECK_FAILED = 1
+from supportlog.cli.shared import EXIT_CHECK_FAILED, fail, progress_bar, system, table_console
 
 
 def register(main: click.Group) -> None:
@@ -34,23 +27,6 @@ def register(main: click.Group) -> None:
     main.add_command(whatif)
 
 
-@contextmanager
-def _system() -> Iterator[Any]:
-    """The deployment's system, closed afterwards; a typed error becomes an exit status."""
-    from supportlog.bootstrap import bootstrap
-    from supportlog.cli import fail
-
-    system = None
-    try:
-        system = bootstrap(Settings.from_env())
-        yield system
-    except SupportlogError as e:
-        fail(e)
-    finally:
-        if system is not None:
-            system.close()
-
-
 def _instant(value: str | None, name: str) -> datetime | None:
     from domain.commands.args import instant
 
@@ -59,17 +35,6 @@ def _instant(value: str | None, name: str) -> datetime | None:
 
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
-
-
-def _table_console() -> Console:
-    """A console for tables: the terminal's width, or 160 columns into a pipe or file."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    console=console, transient=True)
 
 
 # --- rebuild ------------------------------------------------------------------------
@@ -91,10 +56,10 @@ def rebuild(projection: str | None, compare: bool, swap: bool, source: str, keep
 
     console = Console(stderr=True)
     where = "event store" if source == "store" else "Kafka topic"
-    with _system() as system, _progress(console) as progress:
+    with system() as built, progress_bar(console) as progress:
         task = progress.add_task(f"folding the {where}", total=None)
         result = run_rebuild(
-            system, source=source, projection=projection, compare=compare, swap=swap,
+            built, source=source, projection=projection, compare=compare, swap=swap,
             keep=keep, progress=lambda done, total: progress.update(task, completed=done,
                                                                     total=total))
     if as_json:
@@ -130,15 +95,14 @@ def asof(instant: str, customer: str | None, as_json: bool) -> None:
     from replay.as_of import customer_as_of, customers_registered_by
     from replay.profiles import AdoptedProfiles
     from replay.render import as_of_text
-    from supportlog.cli import fail
 
-    with _system() as system:
+    with system() as built:
         at = _instant(instant, "INSTANT")
         assert at is not None
-        conn = system.connect()
-        profiles = AdoptedProfiles(system.desk)
+        conn = built.connect()
+        profiles = AdoptedProfiles(built.desk)
         names = [customer] if customer else customers_registered_by(conn, at)
-        states = [customer_as_of(system.desk, n, at, conn, profiles) for n in names]
+        states = [customer_as_of(built.desk, n, at, conn, profiles) for n in names]
         if customer and states[0] is None:
             fail(InvalidArgumentError(f"customer {customer!r} was not registered at {at}"))
         found = [s for s in states if s is not None]
@@ -164,7 +128,7 @@ def _as_of_table(states: list[Any], at: datetime) -> None:
                       str(sum(t.sla == "overdue" for t in s.tickets)),
                       "yes" if s.ban else "", str(sum(d["status"] == "open"
                                                       for d in s.disputes)))
-    _table_console().print(table)
+    table_console().print(table)
 
 
 # --- audit --------------------------------------------------------------------------
@@ -182,8 +146,8 @@ def audit_charge(charge_id: str, as_json: bool) -> None:
     from replay.charge_audit import ChargeAuditor
     from replay.render import receipt_text
 
-    with _system() as system:
-        receipt = ChargeAuditor(system.desk).receipt(charge_id)
+    with system() as built:
+        receipt = ChargeAuditor(built.desk).receipt(charge_id)
     if as_json:
         _echo_json(receipt.to_dict())
     else:
@@ -202,9 +166,9 @@ def audit_all(as_json: bool) -> None:
     from replay.charge_audit import sweep
 
     console = Console(stderr=True)
-    with _system() as system, _progress(console) as progress:
+    with system() as built, progress_bar(console) as progress:
         task = progress.add_task("auditing charges", total=None)
-        result = sweep(system.desk, progress=lambda n: progress.update(task, completed=n))
+        result = sweep(built.desk, progress=lambda n: progress.update(task, completed=n))
     if as_json:
         _echo_json(result.to_dict())
     else:
@@ -241,14 +205,14 @@ def whatif(spec: str, settings: tuple[str, ...], start: str | None, end: str | N
     from supportlog.bootstrap import isolated_system
 
     console = Console(stderr=True)
-    with _system() as system:
+    with system() as built:
         changed = load_changed_profile(spec, settings)
         t1, t2 = _instant(start, "--from"), _instant(end, "--to")
-        with isolated_system(system.settings, "whatif") as isolated, \
-                (isolated_system(system.settings, "baseline") if baseline
-                 else nullcontext()) as reference, _progress(console) as progress:
+        with isolated_system(built.settings, "whatif") as isolated, \
+                (isolated_system(built.settings, "baseline") if baseline
+                 else nullcontext()) as reference, progress_bar(console) as progress:
             task = progress.add_task("replaying", total=None)
-            report = what_if(system.desk, isolated, changed, baseline=reference, start=t1,
+            report = what_if(built.desk, isolated, changed, baseline=reference, start=t1,
                              end=t2, progress=lambda d, t: progress.update(
                                  task, completed=d, total=t))
     if as_json:
@@ -297,7 +261,7 @@ def _what_if_text(report: Any) -> None:
         table.add_row(row["customer"], *(
             f"{_fmt(row['before'], n)} -> {_fmt(row['what_if'], n)} "
             f"({_delta(row['difference'][n])})" for n in names))
-    _table_console().print(table)
+    table_console().print(table)
     for r in report.rejected[:20]:
         click.echo(f"rejected {r.at} {r.command} {json.dumps(r.args)}: {r.code}: {r.message}")
     if len(report.rejected) > 20:

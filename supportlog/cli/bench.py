@@ -12,13 +12,8 @@ from collections.abc import Callable
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+
+from supportlog.cli.shared import progress_bar, settings
 
 
 def register(main: click.Group) -> None:
@@ -40,25 +35,16 @@ def register(main: click.Group) -> None:
 def bench(events: int, as_json: bool, seed: int, days: int,
           latency_samples: int | None) -> None:
     """Measure every stage against its raw baseline (see docs/performance.md)."""
-    from domain.errors import SupportlogError
     from supportlog.bench.report import print_report
     from supportlog.bench.runner import BenchPlan, run_bench
-    from supportlog.cli import _settings, fail
 
-    console = Console(stderr=as_json)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=as_json) as progress:
+    with progress_bar(Console(stderr=as_json), transient=as_json) as progress:
         def track(description: str, total: int) -> Callable[[int], None]:
             task = progress.add_task(description, total=max(total, 1))
             return lambda n: progress.advance(task, n)
 
-        try:
-            result = run_bench(_settings(), BenchPlan(events=events, seed=seed, days=days,
-                                                      latency_samples=latency_samples), track)
-        except SupportlogError as e:
-            fail(e)
-            return
+        result = run_bench(settings(), BenchPlan(events=events, seed=seed, days=days,
+                                                 latency_samples=latency_samples), track)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

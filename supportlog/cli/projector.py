@@ -11,96 +11,40 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
-import threading
-from datetime import UTC, datetime
 from typing import Any
 
 import click
-import orjson
 
-from supportlog.settings import Settings, SettingsError
+from supportlog.cli.shared import EXIT_CHECK_FAILED, settings, stop_on_signals, system
 
 log = logging.getLogger("supportlog.project")
-
-#: Attributes every LogRecord has; anything else was passed in `extra` and is logged.
-_STANDARD = {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "message", "asctime"}
-
-
-class JsonLines(logging.Formatter):
-    """One JSON object per line: instant, level, logger, message and the extra fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "at": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(), "logger": record.name,
-            "msg": record.getMessage()}
-        out.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
-        if record.exc_info:
-            out["error"] = self.formatException(record.exc_info)
-        return orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as e:
-        raise click.UsageError(str(e)) from e
-
-
-def _log_json(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines())
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(logging.INFO)
-    logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def project_command(session_timeout_ms: int | None, standalone: bool, poll_ms: int,
                     verbose: bool) -> None:
     """Runs the projector until SIGTERM/SIGINT (see `supportlog project --help`)."""
-    from consumers.dead_letter import DeadLetters, ensure_dead_letter_topic
-    from consumers.kafka_config import make_consumer, make_producer
-    from consumers.projector import Projector
-    from supportlog.bootstrap import bootstrap
+    from supportlog.logs import use_json_logs
     from supportlog.runtime import settle_heap
 
-    _log_json(verbose)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    system = bootstrap(_settings())
-    settings = system.settings
-    group = settings.group_id
+    use_json_logs(verbose=verbose)
+    stop = stop_on_signals()
     overrides: dict[str, Any] = {}
     if session_timeout_ms is not None:
         overrides = {"session_timeout_ms": session_timeout_ms,
                      "heartbeat_interval_ms": max(100, session_timeout_ms // 4)}
-    consumer = make_consumer(system.kafka_bootstrap, group_id=None if standalone else group,
-                             client_id=f"supportlog-projector-{group}-{os.getpid()}",
-                             **overrides)
-    producer = make_producer(system.kafka_bootstrap)
-    try:
-        ensure_dead_letter_topic(system.kafka_bootstrap, settings.topic)
-        dead_letters = DeadLetters(system.connect(), producer, settings.topic)
-        projector = Projector(system.connect(), consumer, settings.topic, group,
-                              faults=system.faults, dead_letters=dead_letters)
+    with system() as built:
+        group = built.settings.group_id
         log.info("projector starting", extra={
-            "group": group, "topic": settings.topic, "pid": os.getpid(),
+            "group": group, "topic": built.settings.topic, "pid": os.getpid(),
             "mode": "standalone" if standalone else "group"})
-        dead_letters.publish_pending()  # a crash may have left some unsent
-        if standalone:
-            projector.assign_all()
-        else:
-            projector.subscribe()
+        # Closed by the system on the way out, the consumer leaves the group at once, so
+        # the other members rebalance without waiting for its session to time out.
+        projector = built.projector(
+            join_group=not standalone, dead_letters=True, consumer_overrides=overrides,
+            client_id=f"supportlog-projector-{group}-{os.getpid()}")
         settle_heap()
         projector.run(stop, timeout_ms=poll_ms)
-    finally:
-        consumer.close()  # leaves the group now, so the others rebalance at once
-        producer.close()
-        system.close()
     log.info("projector stopped", extra={"group": group, "pid": os.getpid()})
 
 
@@ -133,10 +77,10 @@ def register(main: click.Group) -> None:
         and the servers' health; exit 1 if a server is down."""
         from supportlog.status import collect, render
 
-        report = collect(_settings())
+        report = collect(settings())
         click.echo(json.dumps(report.to_dict(), indent=2) if as_json else render(report))
         if not report.healthy:
-            sys.exit(1)
+            sys.exit(EXIT_CHECK_FAILED)
 
     @main.group("dlq")
     def dlq() -> None:
@@ -150,11 +94,8 @@ def register(main: click.Group) -> None:
         to the dead-letter topic or retried."""
         from consumers.dead_letter import list_quarantine
 
-        system = _system()
-        try:
-            rows = list_quarantine(system.connect(), system.settings.topic, include_retried)
-        finally:
-            system.close()
+        with system() as built:
+            rows = list_quarantine(built.connect(), built.settings.topic, include_retried)
         if as_json:
             click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
             return
@@ -177,11 +118,8 @@ def register(main: click.Group) -> None:
         some still fail."""
         from consumers.dead_letter import retry_quarantined
 
-        system = _system()
-        try:
-            report = retry_quarantined(system.connect(), system.settings.topic)
-        finally:
-            system.close()
+        with system() as built:
+            report = retry_quarantined(built.connect(), built.settings.topic)
         if as_json:
             click.echo(json.dumps(report.to_dict(), indent=2))
         else:
@@ -190,10 +128,4 @@ def register(main: click.Group) -> None:
             for line in report.still_failing:
                 click.echo(f"  {line}")
         if report.still_failing:
-            sys.exit(1)
-
-
-def _system() -> Any:
-    from supportlog.bootstrap import bootstrap
-
-    return bootstrap(_settings())
+            sys.exit(EXIT_CHECK_FAILED)

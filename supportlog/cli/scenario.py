@@ -1,4 +1,5 @@
-"""Command-line commands that run the pipeline: demo (and later run, scenario, audit...)."""
+"""Commands that play activity through the whole pipeline: `scenario run` (acceptance
+scenarios, each in a database and topic of its own) and `demo` (a generated month)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sys
 from pathlib import Path
 
 import click
+
+from supportlog.cli.shared import EXIT_CHECK_FAILED, settings
 
 
 def register(main: click.Group) -> None:
@@ -24,7 +27,7 @@ def demo(seed: int, customers: int, days: int, fresh: bool) -> None:
     """Play a generated month of five desks through the real pipeline and report."""
     from supportlog.demo import run_demo
 
-    run_demo(seed=seed, customers=customers, days=days, fresh=fresh)
+    run_demo(settings(), seed=seed, customers=customers, days=days, fresh=fresh)
 
 
 @click.group()
@@ -40,7 +43,6 @@ def scenario_run(files: tuple[Path, ...], as_json: bool) -> None:
     """Play FILES through the whole pipeline; exit 0 only if every check holds."""
     from supportlog.bootstrap import isolated_system
     from supportlog.scenario import Report, ScenarioRunner, StepError, load_scenario
-    from supportlog.settings import Settings
 
     failed = False
     for path in files:
@@ -49,7 +51,7 @@ def scenario_run(files: tuple[Path, ...], as_json: bool) -> None:
         except StepError as e:
             report = Report(0, 1, [str(e)])
         else:
-            with isolated_system(Settings.from_env()) as system:
+            with isolated_system(settings()) as system:
                 report = ScenarioRunner(system).run(data, base_dir=path.parent)
         failed = failed or report.failed > 0
         if as_json:
@@ -58,4 +60,4 @@ def scenario_run(files: tuple[Path, ...], as_json: bool) -> None:
             click.echo(f"{path}: {report.passed} passed, {report.failed} failed")
             for failure in report.failures:
                 click.echo(f"  {failure}")
-    sys.exit(1 if failed else 0)
+    sys.exit(EXIT_CHECK_FAILED if failed else 0)

@@ -1,0 +1,74 @@
+"""What every command of the command line shares: the settings, the system, exit
+statuses, how a typed error is printed, signal handling, progress and tables.
+
+The settings are read once per command from the environment (`Settings.from_env`), and
+the system is asked of the composition root (`supportlog.bootstrap`); no command builds
+a component itself.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from domain.errors import SupportlogError
+from supportlog.bootstrap import System, bootstrap
+from supportlog.settings import Settings, SettingsError
+
+#: Exit statuses: 0 ok, 1 a check failed, 2 bad usage or input, 3 a server is unreachable.
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3
+
+
+def settings() -> Settings:
+    """Returns the settings of this process's environment; a bad value is a usage error."""
+    try:
+        return Settings.from_env()
+    except SettingsError as e:
+        raise click.UsageError(str(e)) from e
+
+
+@contextmanager
+def system() -> Iterator[System]:
+    """The deployment's system, built by the composition root and closed afterwards."""
+    built = bootstrap(settings())
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+def fail(error: SupportlogError) -> NoReturn:
+    """Prints `error: <code>: <message>` and exits with the status its kind calls for."""
+    click.echo(f"error: {error.code}: {error.message}", err=True)
+    sys.exit(EXIT_UNAVAILABLE if error.retriable else EXIT_BAD_INPUT)
+
+
+def stop_on_signals() -> threading.Event:
+    """Returns an event that SIGTERM or SIGINT sets: long-running commands finish the
+    work in hand and exit 0 once it is set."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def progress_bar(console: Console, transient: bool = True) -> Progress:
+    """A progress display for long work: description, bar, done of total, time taken."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=transient)
+
+
+def table_console() -> Console:
+    """A console for tables: the terminal's width, or 160 columns into a pipe or file."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
