@@ -8,52 +8,32 @@ table; extra non-working and working days come from configuration."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import holidays
 
-from domain.errors import InvalidArgumentError
-
-#: As the end of working hours, midnight means the end of the day ("24:00" in configuration).
-END_OF_DAY = time(0, 0)
+from domain.calendar_config import (
+    END_OF_DAY,
+    CalendarError,
+    calendar_fields,
+    check_country,
+    check_zone,
+    config_error,
+    parse_dates,
+)
 
 _DAY = timedelta(days=1)
 _ZERO = timedelta(0)
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_CONFIG_KEYS = frozenset({"id", "version", "timezone", "working_hours", "holidays",
-                          "extra_non_working_days", "extra_working_days"})
-_HOLIDAY_KEYS = frozenset({"country", "subdivision"})
-_FIELD_TO_CONFIG_KEY = {
-    "calendar_id": "id", "holiday_country": "holidays.country",
-    "holiday_subdivision": "holidays.subdivision",
-}
-_NOTHING = object()
 
 Interval = tuple[datetime, datetime]
 _DaySets = tuple[frozenset[date], frozenset[date]]
-
-
-class CalendarError(InvalidArgumentError, ValueError):
-    """Raised for a malformed calendar setting or argument; names the key and what was expected
-    (error code ``invalid_argument``; also a ValueError)."""
-
-    def __init__(self, key: str, expected: str, got: object = _NOTHING) -> None:
-        self.key, self.expected, self.got = key, expected, got
-        message = f"calendar: {key!s}: expected {expected}"
-        if got is not _NOTHING:
-            message += f", got {got!r:.80}"
-        super().__init__(message)
 
 
 class ClockMode(StrEnum):
@@ -75,76 +55,6 @@ def _public_days(country: str, subdivision: str | None, year: int) -> _DaySets:
     table = holidays.country_holidays(country, subdiv=subdivision, years=year)
     workdays = getattr(table, "weekend_workdays", ()) or ()
     return frozenset(table.keys()), frozenset(d for d in workdays if d.year == year)
-
-
-@lru_cache(maxsize=1)
-def _supported_countries() -> Mapping[str, Sequence[str]]:
-    """Returns the ``holidays`` package's countries and their subdivisions."""
-    return holidays.list_supported_countries()
-
-
-def _check_zone(name: object) -> ZoneInfo:
-    """Returns the zone named `name`; raises CalendarError unless it is an IANA name."""
-    with suppress(ZoneInfoNotFoundError, ValueError, TypeError):
-        return ZoneInfo(name)  # type: ignore[arg-type]
-    raise CalendarError("timezone", 'an IANA timezone name such as "Europe/Moscow"', name)
-
-
-def _check_country(country: object, subdivision: object) -> None:
-    """Raises CalendarError unless the country and subdivision are known to ``holidays``."""
-    supported = _supported_countries()
-    if country is not None and (not isinstance(country, str) or country not in supported):
-        raise CalendarError("holiday_country", 'a country code known to holidays ("RU")', country)
-    allowed = list(supported[country]) if country is not None else []
-    if subdivision is not None and subdivision not in allowed:
-        raise CalendarError("holiday_subdivision", f"null or one of {allowed}", subdivision)
-
-
-def _parse_hhmm(text: object, key: str, *, allow_24: bool) -> time:
-    """Returns the time written as "HH:MM"; "24:00" (END_OF_DAY) only if `allow_24`."""
-    if allow_24 and text == "24:00":
-        return END_OF_DAY
-    match = _HHMM.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise CalendarError(key, '"HH:MM" (00:00..23:59, or "24:00" as an end)', text)
-    return time(int(match[1]), int(match[2]))
-
-
-def _parse_dates(raw: object, key: str) -> frozenset[date]:
-    """Returns the set of dates listed as "YYYY-MM-DD" strings (or date objects)."""
-    if not isinstance(raw, list | tuple | set | frozenset):
-        raise CalendarError(key, 'a list of "YYYY-MM-DD" dates', raw)
-    days = set()
-    for item in raw:
-        day = item
-        if isinstance(item, str) and _ISO_DATE.fullmatch(item):
-            with suppress(ValueError):
-                day = date.fromisoformat(item)
-        if not isinstance(day, date) or isinstance(day, datetime):
-            raise CalendarError(key, 'a list of "YYYY-MM-DD" dates', item)
-        days.add(day)
-    return frozenset(days)
-
-
-def _parse_working_hours(raw: object) -> dict[int, tuple[time, time]]:
-    """Returns weekday -> (start, end) from {"mon": ["09:00", "18:00"], ...}; null = day off."""
-    if not isinstance(raw, Mapping):
-        raise CalendarError("working_hours", 'a mapping like {"mon": ["09:00", "18:00"]}', raw)
-    hours: dict[int, tuple[time, time]] = {}
-    for name, span in raw.items():
-        key = f"working_hours.{name}"
-        if name not in _WEEKDAYS:
-            raise CalendarError("working_hours", f"weekday keys among {list(_WEEKDAYS)}", name)
-        if span is None:
-            continue
-        if not (isinstance(span, list | tuple) and len(span) == 2):
-            raise CalendarError(key, '["HH:MM", "HH:MM"] (start, end) or null', span)
-        start = _parse_hhmm(span[0], key, allow_24=False)
-        end = _parse_hhmm(span[1], key, allow_24=True)
-        if end != END_OF_DAY and end <= start:
-            raise CalendarError(key, "an end after the start", span)
-        hours[_WEEKDAYS.index(name)] = (start, end)
-    return hours
 
 
 @dataclass(frozen=True)
@@ -178,7 +88,7 @@ class BusinessCalendar:
             raise CalendarError("calendar_id", "a non-empty string", self.calendar_id)
         if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
             raise CalendarError("version", "a positive integer", self.version)
-        object.__setattr__(self, "_zone", _check_zone(self.timezone))
+        object.__setattr__(self, "_zone", check_zone(self.timezone))
         if not isinstance(self.working_hours, Mapping) or not self.working_hours:
             raise CalendarError("working_hours", "hours for some weekday", self.working_hours)
         for weekday, span in self.working_hours.items():
@@ -193,9 +103,9 @@ class BusinessCalendar:
         hours = MappingProxyType(dict(sorted(self.working_hours.items())))
         object.__setattr__(self, "working_hours", hours)
         object.__setattr__(self, "_fallback_hours", next(iter(hours.values())))
-        _check_country(self.holiday_country, self.holiday_subdivision)
+        check_country(self.holiday_country, self.holiday_subdivision)
         for name in ("extra_non_working_days", "extra_working_days"):
-            object.__setattr__(self, name, _parse_dates(getattr(self, name), name))
+            object.__setattr__(self, name, parse_dates(getattr(self, name), name))
         both = self.extra_non_working_days & self.extra_working_days
         if both:
             raise CalendarError("extra_working_days", "no date also non-working", sorted(both))
@@ -206,45 +116,14 @@ class BusinessCalendar:
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any]) -> BusinessCalendar:
-        """Returns the calendar described by a profile's ``calendar`` section.
-
-        Keys: ``id``, ``version``, ``timezone``, ``working_hours`` (required); ``holidays``
-        ({"country": "RU", "subdivision": ...} or null/missing for none),
-        ``extra_non_working_days`` and ``extra_working_days`` (lists of "YYYY-MM-DD").
-        Raises CalendarError, naming the key and what was expected, for a missing required
-        key, an unknown key or any malformed value.
-        """
-        if not isinstance(data, Mapping):
-            raise CalendarError("calendar", "a mapping of settings", data)
-        for key in data:
-            if key not in _CONFIG_KEYS:
-                raise CalendarError(str(key), f"no unknown key (known: {sorted(_CONFIG_KEYS)})")
-        for key in ("id", "version", "timezone", "working_hours"):
-            if key not in data:
-                raise CalendarError(key, "a value: the key is required")
-        spec = data.get("holidays")
-        spec = {"country": None} if spec is None else spec
-        if not isinstance(spec, Mapping) or "country" not in spec:
-            raise CalendarError("holidays", 'null or {"country": "RU"}', spec)
-        for key in spec:
-            if key not in _HOLIDAY_KEYS:
-                raise CalendarError(f"holidays.{key}", f"a key among {sorted(_HOLIDAY_KEYS)}")
+        """Returns the calendar described by a profile's ``calendar`` section; raises
+        CalendarError, naming the key as the configuration spells it
+        (`domain.calendar_config`)."""
+        fields = calendar_fields(data)
         try:
-            return cls(
-                calendar_id=data["id"],
-                version=data["version"],
-                timezone=data["timezone"],
-                working_hours=_parse_working_hours(data["working_hours"]),
-                holiday_country=spec["country"],
-                holiday_subdivision=spec.get("subdivision"),
-                extra_non_working_days=data.get("extra_non_working_days", []),
-                extra_working_days=data.get("extra_working_days", []),
-            )
-        except CalendarError as error:  # name the key as the configuration spells it
-            if error.key not in _FIELD_TO_CONFIG_KEY:
-                raise
-            key = _FIELD_TO_CONFIG_KEY[error.key]
-            raise CalendarError(key, error.expected, error.got) from None
+            return cls(**fields)
+        except CalendarError as error:
+            raise config_error(error) from None
 
     def is_working_day(self, day: date) -> bool:
         """Returns True if `day` (a local calendar date) has working hours."""

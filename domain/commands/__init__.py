@@ -1,13 +1,14 @@
 """Commands: one handler per verb of the scenario format, plus the timers."""
 
 from domain.commands.args import SPECS, parse_args
-from domain.commands.tickets import DeskHandlers
+from domain.commands.bans_disputes import BanDisputeHandlers
+from domain.commands.tickets import TicketHandlers
 from domain.commands.timers import TIMER_KINDS, TimerHandlers
 
 COMMANDS = tuple(SPECS)
 
 
-class AllHandlers(DeskHandlers, TimerHandlers):
+class AllHandlers(TicketHandlers, BanDisputeHandlers, TimerHandlers):
     """Every handler of the desk."""
 
 
