@@ -11,14 +11,11 @@ firings meet optimistic concurrency and the loser decides again on the fresh sta
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple, Protocol
 
 from domain.desk import Outcome
-
-log = logging.getLogger("supportlog.scheduler")
 
 
 class DueTimer(NamedTuple):
@@ -47,13 +44,14 @@ class TimerFiring:
 
     def __init__(self, desk: FiresTimers, timers: DueTimers,
                  sync: Callable[[], None] | None = None,
-                 after_fire: Callable[[], None] | None = None):
+                 after_fire: Callable[[DueTimer, Outcome], None] | None = None):
         """`sync` brings the due-timer source up to date before each look (a firing may
-        add or remove timers); `after_fire` runs after each firing (crash tests)."""
+        add or remove timers); `after_fire(timer, outcome)` runs after each firing (the
+        scheduler logs it; crash tests stop there)."""
         self.desk = desk
         self.timers = timers
         self.sync = sync or (lambda: None)
-        self.after_fire = after_fire or (lambda: None)
+        self.after_fire = after_fire or (lambda timer, outcome: None)
         self._tried: set[tuple[str, str]] = set()
 
     def fire_due(self, now: datetime) -> int:
@@ -72,7 +70,5 @@ class TimerFiring:
             self._tried.add((timer.timer_id, timer.due_at.isoformat()))
             outcome = self.desk.fire_timer(timer.kind, timer.subject, timer.timer_id,
                                            timer.due_at)
-            self.after_fire()
-            if outcome.events:
-                fired += 1
-                log.info("timer fired", extra={"timer": timer.timer_id, "kind": timer.kind})
+            self.after_fire(timer, outcome)
+            fired += bool(outcome.events)

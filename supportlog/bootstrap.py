@@ -172,7 +172,7 @@ class System:
         `timers` read model up to date before each look (scenarios, the demo), and
         `desk` stands in for the desk (the bench times it)."""
         firing = TimerFiring(desk or self.desk, TimersTable(self.connect()), sync=sync,
-                             after_fire=lambda: self.faults.reached("scheduler.after_fire"))
+                             after_fire=Scheduler.after_fire_hook(self.faults))
         return Scheduler(firing)
 
     def workers(self, names: tuple[str, ...] = ("relay", "projector", "scheduler"),

@@ -9,11 +9,16 @@ by the composition root (`supportlog.bootstrap.System.scheduler`).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from domain.due_timers import TimerFiring
+from consumers.faults import FaultSwitch
+from domain.desk import Outcome
+from domain.due_timers import DueTimer, TimerFiring
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
@@ -28,6 +33,17 @@ class Scheduler:
 
     def __init__(self, firing: TimerFiring):
         self.firing = firing
+
+    @staticmethod
+    def after_fire_hook(faults: FaultSwitch) -> Callable[[DueTimer, Outcome], None]:
+        """Returns what runs after each firing: a log line for a timer that recorded
+        events, then the crash tests' fault point."""
+        def after_fire(timer: DueTimer, outcome: Outcome) -> None:
+            if outcome.events:
+                log.info("timer fired", extra={"timer": timer.timer_id, "kind": timer.kind})
+            faults.reached("scheduler.after_fire")
+
+        return after_fire
 
     def fire_due(self, now: datetime) -> int:
         """Fires every timer due at `now`, in due order; returns how many recorded
