@@ -101,13 +101,11 @@ def _servers(settings: Settings, status: Status) -> tuple[str, str] | None:
         assert settings.database_url and settings.kafka_bootstrap
         return settings.database_url, settings.kafka_bootstrap
     infra = embedded_infra(settings)
-    health = infra.health()
-    state = infra.read_state()
-    for name, value in health.items():
-        server = getattr(state, name) if state else None
+    for name, value, server in infra.servers():
         where = f" (embedded, pid {server.pid}, {server.address})" if server else " (embedded)"
         status.infrastructure[name] = value + where
-    if state is None or any(v != "up" for v in health.values()):
+    state = infra.read_state()
+    if state is None or any(not v.startswith("up") for v in status.infrastructure.values()):
         status.problems.append("the embedded servers are not running (supportlog infra up)")
         return None
     return state.database_url, state.kafka_bootstrap

@@ -40,14 +40,11 @@ def infra_status() -> None:
     if not chosen.embedded:
         click.echo("using configured servers: " f"{chosen.kafka_bootstrap} (Kafka)")
         return
-    servers = embedded_infra(chosen)
-    health = servers.health()
-    state = servers.read_state()
-    for name, status in health.items():
-        server = getattr(state, name) if state else None
+    servers = embedded_infra(chosen).servers()
+    for name, status, server in servers:
         where = f"pid {server.pid}  {server.address}" if server else ""
         click.echo(f"{name:<9} {status:<12} {where}")
-    if any(status != "up" for status in health.values()):
+    if any(status != "up" for _name, status, _server in servers):
         sys.exit(EXIT_CHECK_FAILED)
 
 

@@ -97,6 +97,13 @@ class EmbeddedInfra:
             "kafka": "up" if self._kafka_alive(state.kafka) else "down",
         }
 
+    def servers(self) -> list[tuple[str, str, ServerState | None]]:
+        """Returns (name, health, recorded state or None) of each server, for display."""
+        health = self.health()
+        state = self.read_state()
+        return [(name, status, getattr(state, name) if state else None)
+                for name, status in health.items()]
+
     @staticmethod
     def _pg_alive(server: ServerState) -> bool:
         return pid_alive(server.pid) and port_open(server.port)
