@@ -155,6 +155,9 @@ class DeskHandlers(Handlers):
 
     def notify_customer(self, a: dict, now: datetime) -> list:
         ticket = self.ticket(a["ticket"])
+        names = self.profile(ticket).notice_names()
+        if a["notice"] not in names:  # R-CRD-5: the desk's notices, by their names
+            raise InvalidArgumentError(f"notice must be one of {', '.join(names) or 'none'}")
         if ticket.status == "merged":
             raise InvalidTransitionError(f"ticket {ticket.ticket} is merged")
         ticket.record(Ticket.CustomerNotified, now=now, agent=a["agent"], notice=a["notice"])
