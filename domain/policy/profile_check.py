@@ -80,8 +80,17 @@ def profile_problems(data: Any) -> list[ProfileProblem]:
     if isinstance(data, Mapping):
         faulted = {p.path for p in found}
         found.update(p for p in cross_reference_problems(data) if p.path not in faulted
+                     and _explained(p.path) not in faulted
                      and not (p.path.startswith(_CALENDARS) and _near(p.path, faulted)))
     return sorted(found)
+
+
+def _explained(path: str) -> str:
+    """Returns the path of the key a reading at `path` explains (`credits.unit_minutes`
+    for `credits.readings.unit_minutes`), else `path`: a reading of a key reported
+    missing is not a second problem."""
+    head, sep, key = path.rpartition("readings.")
+    return (head + key) if sep and (not head or head.endswith(".")) else path
 
 
 _CALENDARS = ("calendar.", "admin_calendar.")
