@@ -145,7 +145,7 @@ class SupportDesk(Application):
         version = record.current["version"]
         for event in reversed(list(self.events.get(record.id))):
             if isinstance(event, Tenant.ProfileAdopted) and event.version == version:
-                profile = PolicyProfile.from_data(event.profile, f"{tenant} v{version}")
+                profile = PolicyProfile.from_record(event.profile, f"{tenant} v{version}")
                 self._profiles[tenant] = profile
                 return profile
         raise InvalidArgumentError(f"desk {tenant!r} has no adopted profile")

@@ -40,7 +40,7 @@ class AdoptedProfiles:
         if tenant not in self._by_tenant:
             self._by_tenant[tenant] = [
                 Adoption(e.timestamp, e.version, e.digest,
-                         PolicyProfile.from_data(e.profile, f"{tenant} v{e.version} (log)"))
+                         PolicyProfile.from_record(e.profile, f"{tenant} v{e.version} (log)"))
                 for e in stream(self.desk, Tenant.id_for(tenant))
                 if isinstance(e, Tenant.ProfileAdopted)]
         return self._by_tenant[tenant]

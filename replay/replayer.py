@@ -100,7 +100,7 @@ class Replayer:
         self._enter_period(at)
         self.timers_fired += self.scheduler.fire_due(at)
         if envelope.type == ADOPTION:
-            self.desk.adopt(PolicyProfile.from_data(envelope.data["profile"], "log"), at)
+            self.desk.adopt(PolicyProfile.from_record(envelope.data["profile"], "log"), at)
             return
         recorded = recorded_command(envelope)
         if recorded is None:

@@ -6,6 +6,7 @@ Unknown fields, missing fields and malformed values are rejected with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,17 @@ def ident(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > _MAX_ID:
         raise InvalidArgumentError(f"{name} must be a non-empty id of at most {_MAX_ID} "
                                    f"characters, got {value!r:.60}")
+    return value
+
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def name(value: Any, field: str) -> str:
+    """Checks a name a profile defines (a notice): lower-case letters, digits, `_`, `-`."""
+    if not isinstance(value, str) or len(value) > _MAX_ID or not _NAME.fullmatch(value):
+        raise InvalidArgumentError(f"{field} must be a name of lower-case letters, digits, "
+                                   f"'_' and '-', got {value!r:.60}")
     return value
 
 
@@ -99,8 +111,8 @@ SPECS: dict[str, Spec] = {
                  {"classification": one_of("own_addon_bug", "third_party_addon",
                                            "third_party_software", "customization",
                                            "configuration", "question")}),
-    "notify_customer": ({"ticket": ident, "agent": ident,
-                         "notice": one_of("charge_over_40", "replenish_after_60")}, {}),
+    # The notice names are the profile's (R-CRD-5): the handler checks them against it.
+    "notify_customer": ({"ticket": ident, "agent": ident, "notice": name}, {}),
     "solve_ticket": ({"ticket": ident, "agent": ident}, {}),
     "decline_ticket": ({"ticket": ident, "agent": ident, "reason": ident}, {}),
     "forward_ticket": ({"ticket": ident, "agent": ident,

@@ -70,8 +70,9 @@ class BanDisputeHandlers(Handlers):
             raise DuplicateIdError(f"dispute {a['dispute']!r} already exists")
         charge = self.charge_of(ticket, int(n))
         profile = self.profile(customer)
-        days = profile.section("disputes")["review_business_days"]
-        calendar = profile.calendar
+        disputes = profile.section("disputes")
+        days = disputes["review_business_days"]
+        calendar = profile.named_calendar(disputes.get("calendar", "calendar"))
         due = calendar.due_business_days(utc(now), days)
         dispute = Dispute.start(
             Dispute.Opened, id=Dispute.id_for(a["dispute"]), now=now,

@@ -8,7 +8,6 @@ from typing import Any
 
 from domain.ban import Ban
 from domain.base import utc
-from domain.calendar import ClockMode
 from domain.commands.handlers import Handlers, month_key, next_month_start
 from domain.commands.timers import record_breach_if_due
 from domain.credit_account import CreditAccount
@@ -26,40 +25,9 @@ from domain.errors import (
     WrittenRequestRequiredError,
 )
 from domain.policy.pricing import WorkContext, price_work
-from domain.policy.profile import PolicyProfile
+from domain.policy.sla import sla_target
 from domain.tenant import DomainName
 from domain.ticket import Ticket
-
-
-def sla_target(profile: PolicyProfile, *, plan: str | None, channel: str,
-               category: str | None, department: str, opened_at: datetime) -> dict | None:
-    """Returns the first-response target that matches, with its due time (R-SLA-1..3)."""
-    sla = profile.section("sla")
-    facts = {"plan": plan, "channel": channel, "category": category,
-             "department": department}
-    for target in sla["targets"]:
-        when = target["when"]
-        if any(key in when and facts[key] not in when[key]
-               for key in ("plan", "channel", "category", "department")):
-            continue
-        if "category_not" in when and category in when["category_not"]:
-            continue
-        calendar_key = target.get("calendar", "calendar")
-        calendar = profile.named_calendar(calendar_key)
-        if "business_days" in target:
-            mode = ClockMode.BUSINESS_DAYS
-            duration = timedelta(days=target["business_days"])
-            label = f"{target['business_days']} business days"
-        else:
-            mode = ClockMode(target.get("clock", sla["default_clock"]))
-            duration = timedelta(hours=target["hours"])
-            label = f"{target['hours']} h"
-        due = calendar.due(opened_at, duration, mode)
-        return {"target": label, "rule": target.get("rule", "R-SLA-1"),
-                "due_at": utc(due).isoformat(), "clock_mode": str(mode),
-                "calendar_id": calendar.calendar_id, "calendar_version": calendar.version,
-                "profile_version": profile.version}
-    return None
 
 
 class TicketHandlers(Handlers):
@@ -186,6 +154,9 @@ class TicketHandlers(Handlers):
 
     def notify_customer(self, a: dict, now: datetime) -> list:
         ticket = self.ticket(a["ticket"])
+        names = self.profile(ticket).notice_names()
+        if a["notice"] not in names:  # R-CRD-5: the desk's notices, by their names
+            raise InvalidArgumentError(f"notice must be one of {', '.join(names) or 'none'}")
         if ticket.status == "merged":
             raise InvalidTransitionError(f"ticket {ticket.ticket} is merged")
         ticket.record(Ticket.CustomerNotified, now=now, agent=a["agent"], notice=a["notice"])

@@ -75,8 +75,8 @@ class TimerHandlers:
         ticket = self.desk.load(Ticket, Ticket.id_for(subject))
         if ticket is None or ticket.status != "waiting_on_customer":
             return []
-        ticket.record(Ticket.Closed, now=later(now, ticket), reason="customer_silent_30_days",
-                      timer_id=timer_id)
+        reason = self.profile(ticket).section("tickets")["silent_close_reason"]  # R-TKT-5
+        ticket.record(Ticket.Closed, now=later(now, ticket), reason=reason, timer_id=timer_id)
         return [ticket]
 
     def _timer_ban_expiry(self: Any, subject: str, timer_id: str, now: datetime) -> list:

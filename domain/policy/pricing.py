@@ -128,8 +128,10 @@ def _price_by_time(profile: PolicyProfile, work: WorkContext, minutes: int) -> C
 
 def _price_in_credits(profile: PolicyProfile, work: WorkContext,
                       minutes: int) -> ChargeDecision:
-    """R-CRD-4 (15-minute units, 10 credits each) and R-CRD-5 (notices cap the bill)."""
+    """R-CRD-4 (15-minute units, 10 credits each) and R-CRD-5 (notices cap the bill); the
+    units, the thresholds and the notices' names are the profile's."""
     credits_cfg = profile.section("credits")
+    notices = credits_cfg["notices"]
     unit_minutes = credits_cfg["unit_minutes"]
     per_unit = credits_cfg["credits_per_unit"]
     units = _units(minutes, unit_minutes)
@@ -138,7 +140,7 @@ def _price_in_credits(profile: PolicyProfile, work: WorkContext,
     rule = "R-CRD-4"
     # R-CRD-5: minutes past the replenish threshold need the replenish notice.
     after = credits_cfg["replenish_notice_after_minutes"]
-    if "replenish_after_60" not in work.notices:
+    if notices["replenish"] not in work.notices:
         allowed = max(0, after - work.ticket_minutes_before)
         if billable_minutes > allowed:
             notes.append(f"{billable_minutes - allowed} min past {after} min not billed: "
@@ -149,7 +151,8 @@ def _price_in_credits(profile: PolicyProfile, work: WorkContext,
     credits = units * per_unit
     # R-CRD-5: a ticket's bill above the threshold needs the charge notice first.
     threshold = credits_cfg["notice_over_credits"]
-    if "charge_over_40" not in work.notices and work.ticket_billed_credits + credits > threshold:
+    if notices["over_credits"] not in work.notices \
+            and work.ticket_billed_credits + credits > threshold:
         allowed_credits = max(0, threshold - work.ticket_billed_credits)
         notes.append(f"{credits - allowed_credits} credits over {threshold} not billed: "
                      "no charge notice")

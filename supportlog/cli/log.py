@@ -1,4 +1,5 @@
-"""Commands of the published log: `relay`, `verify` and `schema export` / `schema docs`.
+"""Commands of the published log: `relay`, `verify` and `schema export` / `schema docs`
+(`schema export` also writes the policy profile schema, for vendors writing profiles).
 
 Wiring only: each command builds the system from the settings, calls one component
 (`consumers.relay`, `replay.verify`, `eventlog.catalogue`) and turns its answer into
@@ -123,20 +124,23 @@ def verify(check_kafka: bool, timeout_s: float) -> None:
 
 @click.group()
 def schema() -> None:
-    """The event catalogue: JSON Schemas and the AsyncAPI document."""
+    """The event catalogue and the policy profile format: JSON Schemas and the AsyncAPI
+    document."""
 
 
 @schema.command("export")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def schema_export(directory: Path) -> None:
-    """Write the envelope's and every event type's JSON Schema, and asyncapi.json, to
-    DIRECTORY (created if missing)."""
+    """Write the envelope's and every event type's JSON Schema, asyncapi.json and the
+    policy profile schema (profile.schema.json) to DIRECTORY (created if missing)."""
+    from domain.policy.profile_check import SCHEMA_FILE, profile_schema
     from eventlog.asyncapi import asyncapi_document
     from eventlog.catalogue import schema_files
 
     chosen = settings()
     files = {**schema_files(),
-             "asyncapi.json": asyncapi_document(chosen.topic, chosen.partitions)}
+             "asyncapi.json": asyncapi_document(chosen.topic, chosen.partitions),
+             SCHEMA_FILE: profile_schema()}
     for relative, document in files.items():
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -194,13 +194,13 @@ def test_the_asyncapi_document_has_one_channel_and_a_message_per_event_type():
         assert "$schema" not in schema and "$id" not in schema
 
 
-def test_schema_export_writes_every_schema_and_the_asyncapi_document(tmp_path):
+def test_schema_export_writes_every_schema_the_asyncapi_and_the_profile_document(tmp_path):
     result = CliRunner().invoke(main, ["schema", "export", str(tmp_path / "out")],
                                 env={"SUPPORTLOG_TOPIC": "acme.events"})
     assert result.exit_code == 0, result.output
     written = sorted(p.relative_to(tmp_path / "out").as_posix()
                      for p in (tmp_path / "out").rglob("*.json"))
-    assert written == sorted([*schema_files(), "asyncapi.json"])
+    assert written == sorted([*schema_files(), "asyncapi.json", "profile.schema.json"])
     document = json.loads((tmp_path / "out" / "asyncapi.json").read_text())
     assert document["channels"]["events"]["address"] == "acme.events"
     charged = json.loads((tmp_path / "out" / event_file("credit.charged", 1)).read_text())
