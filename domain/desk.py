@@ -29,6 +29,7 @@ from domain.cache import ABSENT, AggregateCache
 from domain.commands import AllHandlers, parse_args
 from domain.commands.args import ident
 from domain.errors import ConflictError, InvalidArgumentError
+from domain.instants import within_range
 from domain.policy.profile import PolicyProfile
 from domain.receipt import CommandReceipt
 from domain.tenant import Tenant
@@ -158,15 +159,13 @@ class SupportDesk(Application):
     def execute(self, command: str, args: Any, now: datetime,
                 command_id: str | None = None) -> Outcome:
         """Runs `command` at `now`; raises a SupportlogError (nothing written) if rejected.
+        `now` must lie in the supported range (`domain.instants`).
 
         With a `command_id`, a repeat of an accepted command has no second effect: it
         returns the first outcome (`repeated=True`).
         """
         checked = parse_args(command, args)
-        try:
-            now = utc(now)
-        except (ValueError, AttributeError, TypeError) as e:
-            raise InvalidArgumentError("now must be an instant with a timezone") from e
+        now = within_range(now, "now")
         if command_id is not None:
             ident(command_id, "command_id")
         return self._decide_and_save(lambda h: getattr(h, command)(checked, now),
