@@ -43,7 +43,8 @@ def answer_json(desk: Any, line: str | bytes, clock: Callable[[], datetime],
 def answer_request(desk: Any, request: Any, clock: Callable[[], datetime],
                    report: Report) -> dict[str, Any]:
     """Returns the answer to one decoded request. Without "at" the command takes its
-    time from `clock` (the server's). Never raises an Exception."""
+    time from `clock` (the server's), afresh on each attempt (`SupportDesk.execute`).
+    Never raises an Exception."""
     try:
         if not isinstance(request, dict) or "do" not in request:
             raise InvalidArgumentError('a command is an object with "do" and "args"')
@@ -54,8 +55,9 @@ def answer_request(desk: Any, request: Any, clock: Callable[[], datetime],
             raise InvalidArgumentError(f'"do" must name a command, got {shown(request["do"])}')
         at = request.get("at")
         outcome = desk.execute(request["do"], request.get("args", {}),
-                               instant(at, "at") if at is not None else clock(),
-                               command_id=request.get("command_id"))
+                               instant(at, "at") if at is not None else None,
+                               command_id=request.get("command_id"),
+                               clock=clock if at is None else None)
     except SupportlogError as e:
         return _refused(e)
     except Exception as e:  # any bug or lost server: answered, logged, and the stream goes on
