@@ -29,10 +29,10 @@ from typing import Any
 import psycopg
 
 from consumers.envelope import Envelope
-from consumers.projector import Incoming, Quarantine, Record, Skip, plan_batch
+from consumers.projector import Apply, Incoming, Quarantine, Record, Skip, plan_batch
 from domain.errors import InvalidArgumentError
 from projections.bulk_write import FinalRows
-from projections.changes import Change, apply_changes
+from projections.changes import Change, apply_changes, holds_nul
 from replay.compare import TableDiff, compare_tables, count_rows
 from replay.shadow import (
     SHADOW_SCHEMA,
@@ -49,6 +49,19 @@ Progress = Callable[[int, int], None]
 #: What `plan_batch` gets as every envelope's record: a rebuild reads no Kafka record,
 #: and planning reads only the envelope (the record is for the projector's quarantine).
 _REPLAY_RECORD = Record("replay", 0, 0, None, b"")
+
+
+def _refused_nul(step: Apply, parked: bool) -> Quarantine:
+    """The live projector's verdict on an event whose rows hold a NUL (stored before
+    input was checked): the database refuses them, so it quarantines the event, and
+    the aggregate's later events wait behind it. Decided here, before any row is
+    written, since a COPY at the end could not say which event it refuses."""
+    agg = step.item.envelope.aggregate_id  # type: ignore[union-attr]
+    if parked:  # an earlier event of this batch was refused, which plan_batch cannot know
+        return Quarantine(step.item, f"parked: an earlier event of aggregate {agg} is "
+                                     "in quarantine")
+    return Quarantine(step.item, "fold failed in the database: its rows hold text with "
+                                 "a NUL character, which PostgreSQL refuses")
 
 
 class ShadowFolder:
@@ -80,6 +93,9 @@ class ShadowFolder:
         for step in plan_batch(items, self.applied, self.quarantined):
             envelope = step.item.envelope
             assert envelope is not None  # every item here was decoded
+            if isinstance(step, Apply) and (envelope.aggregate_id in self.quarantined
+                                            or holds_nul(step.changes)):
+                step = _refused_nul(step, envelope.aggregate_id in self.quarantined)
             if isinstance(step, Skip):
                 self.skipped += 1
             elif isinstance(step, Quarantine):
