@@ -225,7 +225,7 @@ def as_line(request: object) -> bytes | None:
         return None
 
 
-@settings(max_examples=300, deadline=None, derandomize=False,
+@settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(batch=st.lists(st.tuples(st.integers(0, 2), requests(), RAW_LINES),
                       min_size=1, max_size=8))

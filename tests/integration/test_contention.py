@@ -39,15 +39,19 @@ def race(settings, lines_of: list[list[dict]], ready: dict) -> list[list[dict]]:
     """Starts one `supportlog command` per list of lines; once every process has
     answered `ready` (so all are up), sends each its lines at once; returns the answers."""
     logs = [(settings.home / f"command-{n}.log").open("w+b") for n in range(len(lines_of))]
-    processes = [subprocess.Popen([*SUPPORTLOG, "command"], env=env_for(settings),
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=log) for log in logs]
+    processes: list[subprocess.Popen] = []
     try:
-        for process in processes:
+        # One after the other: processes that start at the same instant can fail in the
+        # store's schema set-up ("tuple concurrently updated"), a race of its own.
+        for log in logs:
+            process = subprocess.Popen([*SUPPORTLOG, "command"], env=env_for(settings),
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=log)
+            processes.append(process)
             process.stdin.write(json.dumps(ready).encode() + b"\n")
             process.stdin.flush()
-        for process in processes:  # blocks until that process is up and answering
-            assert json.loads(process.stdout.readline())["code"] == "duplicate_id"
+            answer = process.stdout.readline()  # blocks until it is up and answering
+            assert answer and json.loads(answer)["code"] == "duplicate_id", _log(log)
         answers: list[list[dict]] = [[] for _ in processes]
 
         def feed(n: int) -> None:
@@ -63,14 +67,19 @@ def race(settings, lines_of: list[list[dict]], ready: dict) -> list[list[dict]]:
         for thread in threads:
             thread.join(timeout=300)
         for process, log in zip(processes, logs, strict=True):
-            log.seek(0)
-            assert process.wait(timeout=60) == 0, log.read().decode()
+            assert process.wait(timeout=60) == 0, _log(log)
         return answers
     finally:
-        for process, log in zip(processes, logs, strict=True):
+        for process in processes:
             if process.poll() is None:
                 process.kill()
+        for log in logs:
             log.close()
+
+
+def _log(log) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")[-3000:]
 
 
 def refusals(answers: list[list[dict]]) -> list[dict]:
