@@ -21,6 +21,13 @@ fi
 if [ "${1:-}" = "test" ]; then
   shift
   "$venv/bin/ruff" check .
-  exec "$venv/bin/python" -m pytest "$@"
+  # Each run gets a temporary folder of its own: pytest's shared /tmp/pytest-of-$USER
+  # keeps only the newest three runs, so a run started beside this one would delete the
+  # folder that holds this run's embedded servers.
+  tmp="$root/.pytest-tmp/run-$$"
+  status=0
+  "$venv/bin/python" -m pytest --basetemp="$tmp" "$@" || status=$?
+  rm -rf "$tmp"
+  exit "$status"
 fi
 exec "$venv/bin/supportlog" "$@"

@@ -18,6 +18,8 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import register_topic
 
 from domain.chain import GENESIS, event_hash
+from domain.errors import PastRewriteError
+from domain.instants import InstantOutOfRangeError
 
 #: Every event class by its stable type name; the envelope and the catalogue read it.
 EVENT_TYPES: dict[str, type[SupportAggregate.Event]] = {}
@@ -54,10 +56,18 @@ def aggregate_id(kind: str, name: str) -> UUID:
 
 
 def utc(now: datetime) -> datetime:
-    """Returns `now` in UTC; raises ValueError for a naive instant."""
+    """Returns `now` in UTC; raises ValueError for a naive instant, and
+    InstantOutOfRangeError (also a ValueError, code `invalid_argument`) for one that
+    `datetime` cannot hold in UTC. Commands' instants are checked against the supported
+    range before (`domain.instants`); this guards every other path."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("instants must carry a timezone offset")
-    return now.astimezone(UTC)
+    try:
+        return now.astimezone(UTC)
+    except OverflowError as e:
+        raise InstantOutOfRangeError(
+            f"{now.isoformat()} cannot be moved to UTC: it lies outside the years "
+            "datetime holds") from e
 
 
 class SupportAggregate(Aggregate):
@@ -134,16 +144,15 @@ class SupportAggregate(Aggregate):
     def record(self, event_class: type, *, now: datetime, **fields: Any) -> None:
         """Triggers `event_class` at `now`, linked to the previous event.
 
-        Raises InvalidArgumentError if `now` is before the aggregate's last event: an
-        aggregate's history never runs backwards, so replay and as-of stay meaningful.
+        Raises PastRewriteError (code `invalid_argument`) if `now` is before the
+        aggregate's last event: an aggregate's history never runs backwards, so replay
+        and as-of stay meaningful.
         """
         at = utc(now)
         if self.modified_on is not None and at < self.modified_on:
-            from domain.errors import InvalidArgumentError
-
-            raise InvalidArgumentError(
+            raise PastRewriteError(
                 f"{self.ref} last changed at {self.modified_on.isoformat()}; a command "
-                f"at {at.isoformat()} would rewrite its past")
-        self.trigger_event(event_class, timestamp=utc(now), customer=self.customer,
+                f"at {at.isoformat()} would rewrite its past", self.modified_on)
+        self.trigger_event(event_class, timestamp=at, customer=self.customer,
                            tenant=self.tenant, ref=self.ref,
                            prev_hash=self.chain_head, **fields)

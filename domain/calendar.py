@@ -8,13 +8,13 @@ table; extra non-working and working days come from configuration."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, wraps
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -31,6 +31,7 @@ from domain.calendar_config import (
 
 _DAY = timedelta(days=1)
 _ZERO = timedelta(0)
+_T = TypeVar("_T")
 
 Interval = tuple[datetime, datetime]
 _DaySets = tuple[frozenset[date], frozenset[date]]
@@ -55,6 +56,22 @@ def _public_days(country: str, subdivision: str | None, year: int) -> _DaySets:
     table = holidays.country_holidays(country, subdiv=subdivision, years=year)
     workdays = getattr(table, "weekend_workdays", ()) or ()
     return frozenset(table.keys()), frozenset(d for d in workdays if d.year == year)
+
+
+def _in_range(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Turns an OverflowError of `method` (an instant or a day stepped past the years
+    1..9999 that `datetime` holds) into a CalendarError, so that no instant given to the
+    calendar ends in anything but a typed error."""
+
+    @wraps(method)
+    def checked(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(*args, **kwargs)
+        except OverflowError:
+            raise CalendarError(
+                "instant", "instants whose results stay within the years datetime holds",
+                args[1] if len(args) > 1 else None) from None
+    return checked
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,7 @@ class BusinessCalendar:
             raise CalendarError("day", "a date (not a datetime)", day)
         return self._hours_for(day) is not None
 
+    @_in_range
     def local_date(self, at: datetime) -> date:
         """Returns the date of `at` in the calendar's timezone (month and ISO-week boundaries,
         R-QTA-3, R-QTA-6)."""
@@ -205,11 +223,13 @@ class BusinessCalendar:
                     yield lo, pauses[i][0]
                 lo = pauses[i][1]
 
+    @_in_range
     def next_working_instant(self, at: datetime) -> datetime:
         """Returns `at` if it lies in working hours, else the start of the next working hours."""
         lo, _ = next(self._counted(_aware(at, "at"), ClockMode.BUSINESS_HOURS, [], None))
         return lo.astimezone(self._zone)
 
+    @_in_range
     def elapsed(self, start: datetime, end: datetime, mode: ClockMode,
                 pauses: Sequence[tuple[datetime, datetime]] = ()) -> timedelta:
         """Returns the counted time between `start` and `end` outside `pauses` (R-SLA-4).
@@ -236,6 +256,7 @@ class BusinessCalendar:
         BUSINESS_DAYS the duration must be whole days: see `due_business_days`."""
         return self.due_with_pauses(start, duration, mode, ())
 
+    @_in_range
     def due_with_pauses(self, start: datetime, duration: timedelta, mode: ClockMode,
                         pauses: Sequence[tuple[datetime, datetime]]) -> datetime:
         """Returns the due time when the clock stood still during `pauses` (R-SLA-4).
@@ -266,6 +287,7 @@ class BusinessCalendar:
             remaining -= hi - lo
         raise AssertionError("unreachable: a calendar always has working hours ahead")
 
+    @_in_range
     def due_business_days(self, start: datetime, days: int) -> datetime:
         """Returns the end of working hours of the `days`-th working day after the start day.
 
@@ -290,10 +312,14 @@ class BusinessCalendar:
 
 
 def _aware(at: object, key: str) -> datetime:
-    """Returns `at` in UTC; raises CalendarError unless it is a timezone-aware datetime."""
+    """Returns `at` in UTC; raises CalendarError unless it is a timezone-aware datetime
+    that `datetime` can hold in UTC."""
     if not isinstance(at, datetime) or at.utcoffset() is None:
         raise CalendarError(key, "a timezone-aware datetime", at)
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        raise CalendarError(key, "an instant that datetime can hold in UTC", at) from None
 
 
 def _mode(mode: object) -> ClockMode:

@@ -7,6 +7,8 @@ and what would change the answer (until when a ban runs, when a counter resets).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class SupportlogError(Exception):
     """Base of every error the program reports with a code.
@@ -93,6 +95,17 @@ class InvalidArgumentError(SupportlogError):
     code = "invalid_argument"
 
 
+class PastRewriteError(InvalidArgumentError):
+    """Raised when a command's time is before the last event of an aggregate it would
+    change: its history never runs backwards. `last_changed_at` is that event's time (the
+    desk decides again from there when the time was the server's clock, not the caller's;
+    see `SupportDesk.execute`)."""
+
+    def __init__(self, message: str, last_changed_at: datetime):
+        super().__init__(message)
+        self.last_changed_at = last_changed_at
+
+
 class InsufficientCreditsError(SupportlogError):
     """Raised when a modification needs more credits than the balance holds (R-CRD-7)."""
 
@@ -106,12 +119,21 @@ class ConflictError(SupportlogError):
     retriable = True
 
 
+class InternalError(SupportlogError):
+    """The answer to a request whose handling failed unexpectedly (a bug, a lost
+    server): never raised by the domain's rules. Its message carries the id of the log
+    line that holds the traceback. A command's events are saved in one transaction, so
+    it wrote all or nothing; a repeat with the same command id has no second effect."""
+
+    code = "internal_error"
+
+
 ERRORS_BY_CODE: dict[str, type[SupportlogError]] = {
     cls.code: cls
     for cls in (
         BannedError, RequestLimitReachedError, DepartmentNotAllowedError,
         WrittenRequestRequiredError, InvalidTransitionError, UnknownCustomerError,
         UnknownTicketError, DuplicateIdError, AnonymousNotAcceptedError, NotOwnerError,
-        InvalidArgumentError, InsufficientCreditsError, ConflictError,
+        InvalidArgumentError, InsufficientCreditsError, ConflictError, InternalError,
     )
 }

@@ -109,6 +109,38 @@ def changes_for(envelope: Any) -> list[Change]:
     return out
 
 
+def holds_nul(changes: Iterable[Change]) -> bool:
+    """True if a value of `changes` (a key, a column's value, or text inside JSON) holds
+    a NUL character, which PostgreSQL's text and jsonb refuse: the database would refuse
+    the event's rows, and the projector quarantines it. Data stored before commands were
+    checked may hold one (`domain.commands.args`). Cheap: the rebuild asks it of every
+    event."""
+    for change in changes:
+        for part in (change.key, getattr(change, "values", _NONE)):
+            for value in part.values():
+                kind = type(value)
+                if kind is str:
+                    if "\x00" in value:
+                        return True
+                elif (kind is dict or kind is list or kind is tuple) and \
+                        b"\\u0000" in orjson.dumps(value, default=str) and _nul_inside(value):
+                    return True  # (the bytes may also be a backslash written as text)
+    return False
+
+
+_NONE: dict[str, Any] = {}
+
+
+def _nul_inside(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_nul_inside(k) or _nul_inside(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_nul_inside(v) for v in value)
+    return False
+
+
 #: Column types per connection and table, read from the catalog on first use.
 _TYPES: weakref.WeakKeyDictionary[Any, dict[tuple[str | None, str], dict[str, str]]] = \
     weakref.WeakKeyDictionary()

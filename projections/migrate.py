@@ -7,6 +7,8 @@ command), so each file runs exactly once; the applied names are kept in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 
 import psycopg
@@ -19,6 +21,19 @@ def migration_files() -> list[tuple[str, str]]:
     folder = resources.files("projections") / "schema"
     files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
     return [(p.name, p.read_text()) for p in files]
+
+
+@contextmanager
+def schema_lock(conn: psycopg.Connection) -> Iterator[None]:
+    """Holds the lock every supportlog process takes to change the schema, for work that
+    cannot run inside `migrate`'s transaction (the event store creates its own tables on
+    another connection: two processes starting at the same instant would otherwise race
+    in PostgreSQL's catalogue, "tuple concurrently updated")."""
+    conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
 
 
 def migrate(conn: psycopg.Connection) -> list[str]:

@@ -32,8 +32,8 @@ import psycopg
 from domain.errors import InvalidArgumentError
 from eventlog.envelope import Envelope
 from projections.bulk_write import FinalRows
-from projections.changes import Change, apply_changes
-from projections.planning import Incoming, Quarantine, Skip, plan_batch
+from projections.changes import Change, apply_changes, holds_nul
+from projections.planning import Apply, Incoming, Quarantine, Skip, parked_reason, plan_batch
 from replay.compare import TableDiff, compare_tables, count_rows
 from replay.shadow import (
     SHADOW_SCHEMA,
@@ -47,6 +47,18 @@ from replay.shadow import (
 from replay.sources import Source, StoreSource, TopicSource
 
 Progress = Callable[[int, int], None]
+
+
+def _refused_nul(step: Apply, parked: bool) -> Quarantine:
+    """The live projector's verdict on an event whose rows hold a NUL (stored before
+    input was checked): the database refuses them, so it quarantines the event, and
+    the aggregate's later events wait behind it. Decided here, before any row is
+    written, since a COPY at the end could not say which event it refuses."""
+    agg = step.item.envelope.aggregate_id  # type: ignore[union-attr]
+    if parked:  # an earlier event of this batch was refused, which plan_batch cannot know
+        return Quarantine(step.item, parked_reason(agg))
+    return Quarantine(step.item, "fold failed in the database: its rows hold text with "
+                                 "a NUL character, which PostgreSQL refuses")
 
 
 class ShadowFolder:
@@ -78,6 +90,9 @@ class ShadowFolder:
         for step in plan_batch(items, self.applied, self.quarantined):
             envelope = step.item.envelope
             assert envelope is not None  # every item here was decoded
+            if isinstance(step, Apply) and (envelope.aggregate_id in self.quarantined
+                                            or holds_nul(step.changes)):
+                step = _refused_nul(step, envelope.aggregate_id in self.quarantined)
             if isinstance(step, Skip):
                 self.skipped += 1
             elif isinstance(step, Quarantine):

@@ -37,7 +37,7 @@ from domain.due_timers import TimerFiring
 from domain.errors import SupportlogError
 from domain.policy.profile import PolicyProfile
 from eventlog.kafka_config import ensure_topic, make_consumer, make_producer
-from projections.migrate import migrate
+from projections.migrate import migrate, schema_lock
 from projections.timers import TimersTable
 from supportlog.scheduler import Scheduler
 from supportlog.settings import Settings
@@ -224,17 +224,25 @@ def bootstrap(settings: Settings, *, prepare: bool = True) -> System:
         settings = resolve_servers(settings)
     if not (settings.database_url and settings.kafka_bootstrap):
         raise ValueError("bootstrap(prepare=False) needs both servers' addresses")
-    if prepare:
-        try:
-            with psycopg.connect(settings.database_url, autocommit=True,
-                                 connect_timeout=10) as conn:
-                migrate(conn)
-        except psycopg.OperationalError as e:
-            raise DatabaseUnavailableError(
-                f"PostgreSQL does not answer at {settings.database_url}: {e}") from e
+    if not prepare:
+        return System(settings, settings.database_url, settings.kafka_bootstrap,
+                      make_desk(settings, settings.database_url), FaultSwitch(settings.fault))
+    try:
+        with psycopg.connect(settings.database_url, autocommit=True,
+                             connect_timeout=10) as conn:
+            migrate(conn)
+            with schema_lock(conn):  # the desk creates the event store's tables
+                desk = make_desk(settings, settings.database_url)
+    except psycopg.OperationalError as e:
+        raise DatabaseUnavailableError(
+            f"PostgreSQL does not answer at {settings.database_url}: {e}") from e
+    try:
         ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
-    return System(settings, settings.database_url, settings.kafka_bootstrap,
-                  make_desk(settings, settings.database_url), FaultSwitch(settings.fault))
+    except BaseException:
+        desk.close()
+        raise
+    return System(settings, settings.database_url, settings.kafka_bootstrap, desk,
+                  FaultSwitch(settings.fault))
 
 
 @contextlib.contextmanager

@@ -1,26 +1,75 @@
 """Command argument specs: which fields each command takes, and their checks.
 
 Unknown fields, missing fields and malformed values are rejected with
-`invalid_argument` naming the field, before anything is loaded or decided.
+`invalid_argument` naming the field, before anything is loaded or decided. The limits:
+
+- an id (customer, ticket, agent, plan, reason, command id, ...) is a string of 1 to
+  200 characters, not only spaces; a text (subject, body, name, e-mail, a dispute's
+  reason) is a string of at most 1000 characters. Neither may hold a NUL character
+  (PostgreSQL text cannot store it) or a lone surrogate (U+D800 to U+DFFF: not
+  encodable as UTF-8, so no JSON or database could carry it);
+- a whole number is an integer from 0 to 1,000,000,000 (`minutes`: 1 to 100,000), a
+  number (`estimate_hours`) a finite one from 0 to 100,000; a boolean is not a number;
+- an instant is an ISO-8601 string of at most 64 characters with an offset, from
+  2000-01-01T00:00Z up to (not including) 2100-01-01T00:00Z (`domain.instants`);
+- `do` is a string naming one of the commands below.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from domain.errors import InvalidArgumentError
+from domain.instants import within_range
 
-_MAX_TEXT = 1000
-_MAX_ID = 200
+MAX_TEXT = 1000
+MAX_ID = 200
+MAX_INSTANT = 64
+MAX_WHOLE = 1_000_000_000
+MAX_NUMBER = 100_000
+
+
+def shown(value: Any) -> str:
+    """Returns a short rendering of `value` for a message: at most 60 characters of its
+    repr (which escapes NULs and surrogates), or its type if it has no repr (an integer
+    of more than 4300 digits)."""
+    if isinstance(value, (list, dict, tuple, set)) and len(value) > 8:
+        return f"<{type(value).__name__} of {len(value)}>"
+    try:
+        return repr(value)[:60]
+    except Exception:  # any repr failure: name the type instead
+        return f"<{type(value).__name__}>"
+
+
+def field_names(names: Any) -> str:
+    """Returns field names for a message, sorted: each as written if it is a storable
+    string (cut to 60 characters), else as `shown` renders it."""
+    return ", ".join(sorted(name[:60] if isinstance(name, str) and not _unstorable(name)
+                            else shown(name) for name in names))
+
+
+def _unstorable(value: str) -> str | None:
+    """Returns what makes `value` unstorable (a NUL, a lone surrogate), or None."""
+    if "\x00" in value:
+        return "a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a lone surrogate"
+    return None
 
 
 def ident(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_ID:
-        raise InvalidArgumentError(f"{name} must be a non-empty id of at most {_MAX_ID} "
-                                   f"characters, got {value!r:.60}")
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID:
+        raise InvalidArgumentError(f"{name} must be a non-empty id of at most {MAX_ID} "
+                                   f"characters, got {shown(value)}")
+    flaw = _unstorable(value)
+    if flaw:
+        raise InvalidArgumentError(f"{name} must not contain {flaw}, got {shown(value)}")
     return value
 
 
@@ -29,52 +78,63 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 def name(value: Any, field: str) -> str:
     """Checks a name a profile defines (a notice): lower-case letters, digits, `_`, `-`."""
-    if not isinstance(value, str) or len(value) > _MAX_ID or not _NAME.fullmatch(value):
+    if not isinstance(value, str) or len(value) > MAX_ID or not _NAME.fullmatch(value):
         raise InvalidArgumentError(f"{field} must be a name of lower-case letters, digits, "
                                    f"'_' and '-', got {value!r:.60}")
     return value
 
 
 def text(value: Any, name: str) -> str:
-    if not isinstance(value, str) or len(value) > _MAX_TEXT:
-        raise InvalidArgumentError(f"{name} must be text of at most {_MAX_TEXT} characters")
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise InvalidArgumentError(f"{name} must be text of at most {MAX_TEXT} characters")
+    flaw = _unstorable(value)
+    if flaw:
+        raise InvalidArgumentError(f"{name} must not contain {flaw}")
     return value
 
 
 def flag(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
-        raise InvalidArgumentError(f"{name} must be true or false, got {value!r:.60}")
+        raise InvalidArgumentError(f"{name} must be true or false, got {shown(value)}")
     return value
 
 
 def whole(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentError(f"{name} must be a whole number, got {value!r:.60}")
+    if isinstance(value, bool) or not isinstance(value, int) or \
+            not 0 <= value <= MAX_WHOLE:
+        raise InvalidArgumentError(f"{name} must be a whole number from 0 to {MAX_WHOLE}, "
+                                   f"got {shown(value)}")
     return value
 
 
 def positive(value: Any, name: str) -> int:
-    number = whole(value, name)
-    if number <= 0 or number > 100_000:
-        raise InvalidArgumentError(f"{name} must be between 1 and 100000, got {number}")
-    return number
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
+        raise InvalidArgumentError(f"{name} must be a whole number between 1 and 100000, "
+                                   f"got {shown(value)}")
+    return value
 
 
 def number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise InvalidArgumentError(f"{name} must be a number >= 0, got {value!r:.60}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not (math.isfinite(value) and 0 <= value <= MAX_NUMBER):
+        raise InvalidArgumentError(f"{name} must be a number from 0 to {MAX_NUMBER}, "
+                                   f"got {shown(value)}")
     return float(value)
 
 
 def instant(value: Any, name: str) -> datetime:
-    if not isinstance(value, str):
+    """Returns the instant written in `value`, with its offset; raises
+    InvalidArgumentError unless it is an ISO-8601 instant with an offset inside the
+    supported range, checked before any arithmetic on it (`domain.instants`)."""
+    if not isinstance(value, str) or len(value) > MAX_INSTANT:
         raise InvalidArgumentError(f"{name} must be an ISO-8601 instant with an offset")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as e:
-        raise InvalidArgumentError(f"{name} is not an ISO-8601 instant: {value!r:.60}") from e
+        raise InvalidArgumentError(f"{name} is not an ISO-8601 instant: {shown(value)}") from e
     if parsed.tzinfo is None:
-        raise InvalidArgumentError(f"{name} must carry a timezone offset: {value!r:.60}")
+        raise InvalidArgumentError(f"{name} must carry a timezone offset: {shown(value)}")
+    within_range(parsed, name)
     return parsed
 
 
@@ -82,7 +142,7 @@ def one_of(*choices: Any) -> Callable[[Any, str], Any]:
     def check(value: Any, name: str) -> Any:
         if value not in choices:
             raise InvalidArgumentError(
-                f"{name} must be one of {', '.join(map(str, choices))}; got {value!r:.60}")
+                f"{name} must be one of {', '.join(map(str, choices))}; got {shown(value)}")
         return value
     return check
 
@@ -129,14 +189,14 @@ SPECS: dict[str, Spec] = {
 
 def parse_args(command: str, args: Any) -> dict[str, Any]:
     """Returns checked arguments; raises InvalidArgumentError naming the bad field."""
-    if command not in SPECS:
-        raise InvalidArgumentError(f"unknown command {command!r}")
+    if not isinstance(command, str) or command not in SPECS:
+        raise InvalidArgumentError(f"unknown command {shown(command)}")
     if not isinstance(args, Mapping):
         raise InvalidArgumentError(f"{command}: args must be an object")
     required, optional = SPECS[command]
-    unknown = set(args) - set(required) - set(optional)
+    unknown = [name for name in args if name not in required and name not in optional]
     if unknown:
-        raise InvalidArgumentError(f"{command}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise InvalidArgumentError(f"{command}: unknown field(s) {field_names(unknown)}")
     out: dict[str, Any] = {}
     for name, check in required.items():
         if name not in args:

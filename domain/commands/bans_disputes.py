@@ -59,7 +59,7 @@ class BanDisputeHandlers(Handlers):
             raise AnonymousNotAcceptedError(
                 "disputes are accepted only from identified customers (R-DSP-2)")
         ticket_name, _, n = a["charge"].rpartition("/")
-        if not ticket_name or not n.isdigit():
+        if not ticket_name or not (n.isascii() and n.isdigit()):  # not "²": int() fails
             raise InvalidArgumentError("charge must be written <ticket>/<n>")
         ticket = self.ticket(ticket_name)
         if ticket.customer != customer.customer:

@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from uuid import uuid4
 
 import click
 import orjson
@@ -98,27 +99,20 @@ def schedule(once: bool, now_text: str | None, interval: float) -> None:
         scheduler.run(stop_on_signals(), clock=clock, interval_s=interval)
 
 
-def answer_line(desk, line: str, clock: Callable[[], datetime]) -> dict:
-    """Executes one JSON-lines command and returns its answer object."""
-    from domain.commands.args import instant
+def answer_line(desk, line: str | bytes, clock: Callable[[], datetime],
+                new_error_id: Callable[[], str] = lambda: uuid4().hex[:12]) -> dict:
+    """Executes one JSON-lines command and returns its answer object; never raises an
+    Exception (`domain.commands.request`). An unexpected failure is answered
+    `internal_error` naming an id from `new_error_id`, logged with its traceback."""
+    from domain.commands.request import answer_json
 
-    try:
-        request = orjson.loads(line)
-        if not isinstance(request, dict) or "do" not in request:
-            raise InvalidArgumentError('a command is an object with "do" and "args"')
-        unknown = set(request) - {"do", "args", "at", "command_id"}
-        if unknown:
-            raise InvalidArgumentError(f"unknown field(s) {', '.join(sorted(unknown))}")
-        at = instant(request["at"], "at") if request.get("at") is not None else clock()
-        outcome = desk.execute(request["do"], request.get("args", {}), at,
-                               command_id=request.get("command_id"))
-    except orjson.JSONDecodeError as e:
-        return {"accepted": False, "code": "invalid_argument", "message": f"not JSON: {e}"}
-    except SupportlogError as e:
-        return {"accepted": False, "code": e.code, "message": e.message}
-    return {"accepted": True, "repeated": outcome.repeated,
-            "events": [{"type": t, "aggregate_id": a, "version": v}
-                       for t, a, v in outcome.events]}
+    def report(error: BaseException) -> str:
+        error_id = new_error_id()
+        log.error("a command line failed unexpectedly", exc_info=error,
+                  extra={"error_id": error_id})
+        return error_id
+
+    return answer_json(desk, line, clock, report)
 
 
 @click.command()
@@ -151,12 +145,16 @@ def command(desk: str | None) -> None:
     A line is {"do": "...", "args": {...}, "at": "ISO instant" (default now),
     "command_id": "..." (optional: a repeat has no second effect)}; the answer is
     {"accepted": true, "events": [...]} or {"accepted": false, "code", "message"}.
+    Every line is answered: bad input with `invalid_argument`, an unexpected failure
+    with `internal_error` and an id that its JSON log line on stderr carries.
     """
+    from supportlog.logs import use_json_logs
     from supportlog.scheduler import wall_clock
 
+    use_json_logs()
     with system() as built:
         built.desk.default_profile = desk
-        for line in sys.stdin:
+        for line in sys.stdin.buffer:  # bytes: invalid UTF-8 is one bad line, not the end
             if line.strip():
                 answer = answer_line(built.desk, line, wall_clock)
                 sys.stdout.write(orjson.dumps(answer).decode() + "\n")
