@@ -25,6 +25,7 @@ if [ "${1:-}" = "test" ]; then
   # keeps only the newest three runs, so a run started beside this one would delete the
   # folder that holds this run's embedded servers.
   tmp="$root/.pytest-tmp/run-$$"
+  mkdir -p "$root/.pytest-tmp"
   status=0
   "$venv/bin/python" -m pytest --basetemp="$tmp" "$@" || status=$?
   rm -rf "$tmp"
