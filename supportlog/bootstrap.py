@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
+from kafka import KafkaProducer
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -41,6 +42,9 @@ from projections.migrate import migrate, schema_lock
 from projections.timers import TimersTable
 from supportlog.scheduler import Scheduler
 from supportlog.settings import Settings
+
+#: How long closing a producer may wait for its unacknowledged records (see System.close).
+PRODUCER_CLOSE_TIMEOUT_S = 5.0
 
 
 class DatabaseUnavailableError(SupportlogError):
@@ -192,11 +196,21 @@ class System:
                 for name, reads, writes in PIPELINE if name in names]
 
     def close(self) -> None:
-        """Closes every connection, producer, consumer and desk this system made."""
+        """Closes every connection, producer, consumer and desk this system made.
+
+        A producer gets PRODUCER_CLOSE_TIMEOUT_S to deliver what it still holds. What it
+        could not deliver was never confirmed, so the relay publishes it again on its
+        next start. Unbounded, a producer wedged by a long broker outage (kafka-python
+        3.0.12's idempotent producer stops sending once batches expired after
+        delivery_timeout_ms, and its flush never returns) hung the process, even on
+        SIGTERM."""
         while self._closers:
             closer = self._closers.pop()
             with contextlib.suppress(Exception):  # best effort: nothing is written here
-                closer.close()
+                if isinstance(closer, KafkaProducer):
+                    closer.close(timeout=PRODUCER_CLOSE_TIMEOUT_S)
+                else:
+                    closer.close()
         self.desk.close()
 
 
