@@ -21,7 +21,6 @@ import contextlib
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from domain.errors import SupportlogError
@@ -74,17 +73,32 @@ def make_consumer(bootstrap: str, **overrides: Any) -> KafkaConsumer:
         raise BrokerUnavailableError(f"no Kafka broker answers at {bootstrap}") from e
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int, replication: int = 1) -> None:
-    """Creates `topic` with `partitions` partitions unless it exists."""
+#: The configs of every topic supportlog creates (the event topic, its dead-letter topic,
+#: bench and what-if topics): records are kept for ever and never compacted, since the log
+#: is read from its start by subscribers, `rebuild --source kafka` and `verify --kafka`.
+#: Apache Kafka applies them (its default retention is 7 days); Tansu accepts and ignores
+#: them. A topic that already exists keeps the configs it has.
+TOPIC_CONFIGS: dict[str, str] = {"retention.ms": "-1", "cleanup.policy": "delete"}
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int, replication: int = 1,
+                 configs: dict[str, str] | None = None) -> None:
+    """Creates `topic` with `partitions` partitions and `configs` (TOPIC_CONFIGS when
+    None) unless it exists, and returns once every new partition has a leader.
+
+    It asks to create rather than first listing the topics: on Apache Kafka (KRaft) a
+    broker's metadata lags the controller for a moment, so a topic deleted a moment ago
+    can still be listed (it would not be created again) and one just created not yet."""
     try:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
     except KafkaError as e:
         raise BrokerUnavailableError(f"no Kafka broker answers at {bootstrap}") from e
     try:
-        if topic in set(admin.list_topics()):
-            return
         with contextlib.suppress(TopicAlreadyExistsError):
-            admin.create_topics([NewTopic(topic, partitions, replication)])
+            admin.create_topics(
+                {topic: {"num_partitions": partitions, "replication_factor": replication,
+                         "configs": dict(TOPIC_CONFIGS if configs is None else configs)}},
+                wait_for_metadata=True)
     except KafkaError as e:
         raise BrokerUnavailableError(f"cannot create topic {topic}: {e}") from e
     finally:
