@@ -53,6 +53,8 @@ from projections.planning import Incoming, Quarantine
 log = logging.getLogger("consumers.projector")
 
 _MAX_ATTEMPTS = 5
+#: The pause after a poll that failed with a retriable Kafka error (see Projector._poll).
+_POLL_RETRY_PAUSE_S = 0.5
 
 
 class ProjectorConflictError(SupportlogError):
@@ -149,7 +151,7 @@ class Projector:
 
     def poll_once(self, timeout_ms: int = 200) -> BatchResult:
         """Polls one batch and writes it; returns what it did once it is committed."""
-        batch = self.consumer.poll(timeout_ms=timeout_ms)
+        batch = self._poll(timeout_ms)
         if not batch:
             return self.settle()
         return self.write_batch(batch)
@@ -182,13 +184,29 @@ class Projector:
         goes back to its first unwritten offset, as after any failed batch. While a
         batch is in flight the poll takes only what the consumer already holds
         (timeout 0), so an idle topic never holds a commit's confirmation back."""
-        batch = self.consumer.poll(timeout_ms=0 if self._in_flight else timeout_ms)
+        batch = self._poll(0 if self._in_flight else timeout_ms)
         items = decode_batch(batch) if batch else []
         done = self.settle(discard=items)
         if items:
             with self._db:
                 self._send(items)
         return done
+
+    def _poll(self, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
+        """Polls the consumer; a retriable Kafka error (the broker unreachable, say while
+        it restarts) is logged and taken as an empty poll after a short pause, so the
+        loop goes on once the broker is back. kafka-python 3.0.12 raises a refused
+        connection out of `poll` when it looks up the group coordinator; nothing is
+        lost by going on, since the offsets to read from are the ones stored with the
+        rows."""
+        try:
+            return self.consumer.poll(timeout_ms=timeout_ms)
+        except KafkaError as e:
+            if not e.retriable:
+                raise
+            log.warning("poll failed; polling again", extra={"error": f"{e}"})
+            time.sleep(_POLL_RETRY_PAUSE_S)
+            return {}
 
     def _send(self, items: list[Incoming]) -> None:
         """Sends `items`' transaction and leaves it in flight (caller holds `_db`); if
