@@ -13,6 +13,17 @@ for `poll`, so its size sets the projector's peak memory. Unbounded, a fetch cou
 in all did no better); at 1 MiB it is flat, and the projector measured as fast
 (docs/performance.md, `rss_growth`). Kafka still returns a record batch larger than
 the limit, so a large record never blocks a partition.
+
+Every client has bounds, so a lost broker is noticed and a stop is prompt: the first
+contact gives up after 5 s (`bootstrap_timeout_ms`; kafka-python's default is 30 s), a
+send waits at most 5 s for metadata or buffer room (`max_block_ms`, default 60 s),
+reconnects back off to at most 1 s (`reconnect_backoff_max_ms`; the default 30 s kept a
+client away for half a minute after a broker restart). A produced record is retried
+until `delivery_timeout_ms` (120 s, longer than a broker restart takes, so one
+idempotent producer rides the restart out without a duplicate); past it the relay
+replaces the producer (`consumers.relay`). Consumers in a group use the
+cooperative-sticky assignor (KIP-429): a member joining or leaving moves only the
+partitions that change owner, and the others never stop folding.
 """
 
 from __future__ import annotations
@@ -21,7 +32,8 @@ import contextlib
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from domain.errors import SupportlogError
 
@@ -34,6 +46,10 @@ PRODUCER_CONFIG: dict[str, Any] = {
     "compression_type": "lz4",
     "retries": 2**31 - 1,
     "request_timeout_ms": 30_000,
+    "delivery_timeout_ms": 120_000,
+    "max_block_ms": 5_000,
+    "bootstrap_timeout_ms": 5_000,
+    "reconnect_backoff_max_ms": 1_000,
 }
 
 CONSUMER_CONFIG: dict[str, Any] = {
@@ -47,6 +63,18 @@ CONSUMER_CONFIG: dict[str, Any] = {
     "session_timeout_ms": 6000,
     "heartbeat_interval_ms": 1000,
     "max_poll_interval_ms": 300_000,
+    "partition_assignment_strategy": (CooperativeStickyAssignor,),
+    "request_timeout_ms": 30_000,
+    "bootstrap_timeout_ms": 5_000,
+    "reconnect_backoff_max_ms": 1_000,
+}
+
+#: Admin requests (topic creation, listing) come from commands that must answer within
+#: seconds when the broker is gone.
+ADMIN_CONFIG: dict[str, Any] = {
+    "request_timeout_ms": 10_000,
+    "bootstrap_timeout_ms": 5_000,
+    "reconnect_backoff_max_ms": 1_000,
 }
 
 
@@ -61,6 +89,33 @@ def make_producer(bootstrap: str, **overrides: Any) -> KafkaProducer:
     """Returns a safe, fast producer; raises BrokerUnavailableError if none answers."""
     try:
         return KafkaProducer(bootstrap_servers=bootstrap, **{**PRODUCER_CONFIG, **overrides})
+    except KafkaError as e:
+        raise BrokerUnavailableError(f"no Kafka broker answers at {bootstrap}") from e
+
+
+def close_producer(producer: KafkaProducer, timeout_s: float) -> None:
+    """Closes `producer`, giving it `timeout_s` to deliver what it holds, then dropping
+    the rest. kafka-python's `close(timeout)` flushes first and raises when the flush
+    times out, leaving its I/O thread running (and able to deliver the old records
+    later); so after a timeout the I/O thread is force-closed, which fails what it still
+    held. Nothing confirmed is lost: the relay stores a position only for acknowledged
+    records and publishes the rest again."""
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaTimeoutError:
+        sender = getattr(producer, "_sender", None)  # no public force-close in 3.0.12
+        if sender is not None:
+            sender.force_close()
+            sender.join(timeout_s)
+        with contextlib.suppress(KafkaError):
+            producer.close(timeout=0)
+
+
+def make_admin(bootstrap: str, **overrides: Any) -> KafkaAdminClient:
+    """Returns an admin client with short timeouts; raises BrokerUnavailableError if
+    no broker answers."""
+    try:
+        return KafkaAdminClient(bootstrap_servers=bootstrap, **{**ADMIN_CONFIG, **overrides})
     except KafkaError as e:
         raise BrokerUnavailableError(f"no Kafka broker answers at {bootstrap}") from e
 
@@ -89,10 +144,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, replication: int =
     It asks to create rather than first listing the topics: on Apache Kafka (KRaft) a
     broker's metadata lags the controller for a moment, so a topic deleted a moment ago
     can still be listed (it would not be created again) and one just created not yet."""
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
-    except KafkaError as e:
-        raise BrokerUnavailableError(f"no Kafka broker answers at {bootstrap}") from e
+    admin = make_admin(bootstrap)
     try:
         with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics(
