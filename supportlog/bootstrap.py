@@ -24,34 +24,73 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import projections  # noqa: F401  (registers the folds)
 from consumers.dead_letter import DeadLetters, ensure_dead_letter_topic
 from consumers.faults import FaultSwitch
+from consumers.outage import DatabaseUnavailableError
 from consumers.projector import Projector
 from consumers.relay import Relay
+from consumers.relay_loop import Clients
 from domain.desk import SupportDesk
 from domain.due_timers import TimerFiring
-from domain.errors import SupportlogError
 from domain.policy.profile import PolicyProfile
-from eventlog.kafka_config import ensure_topic, make_consumer, make_producer
+from eventlog.kafka_config import close_producer, ensure_topic, make_consumer, make_producer
 from projections.migrate import migrate, schema_lock
 from projections.timers import TimersTable
 from supportlog.scheduler import Scheduler
 from supportlog.settings import Settings
 
-#: How long closing a producer may wait for its unacknowledged records (see System.close).
-PRODUCER_CLOSE_TIMEOUT_S = 5.0
+#: How long closing a producer may wait for its unacknowledged records, and a consumer
+#: for leaving its group (see System.close): a stop must end within 5 s.
+PRODUCER_CLOSE_TIMEOUT_S = 1.5
+CONSUMER_CLOSE_TIMEOUT_MS = 1500
+
+#: The limits of every PostgreSQL connection the program opens: a server that is gone
+#: is noticed in seconds (connect timeout; TCP keepalives and a user timeout for one that
+#: vanished without a word), and no statement runs past two minutes.
+PG_LIMITS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15000,
+}
+_STATEMENT_TIMEOUT = "-c statement_timeout=120000"
 
 
-class DatabaseUnavailableError(SupportlogError):
-    """Raised when PostgreSQL does not answer at the configured address."""
+def pg_limits(url: str) -> dict[str, Any]:
+    """`PG_LIMITS` plus the statement timeout, added to any options `url` sets."""
+    with contextlib.suppress(psycopg.ProgrammingError):
+        options = str(conninfo_to_dict(url).get("options", ""))
+        return {**PG_LIMITS, "options": f"{options} {_STATEMENT_TIMEOUT}".strip()}
+    return {**PG_LIMITS, "options": _STATEMENT_TIMEOUT}
 
-    code = "database_unavailable"
-    retriable = True
+
+def redacted(url: str) -> str:
+    """Returns `url` without its password, for messages and logs."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "the configured database (its URL does not parse)"
+    if "password" not in info:
+        return url
+    info.pop("password")
+    return make_conninfo("", **info)
+
+
+def pg_connect(url: str, **kwargs: Any) -> psycopg.Connection:
+    """Opens a connection with the limits of `pg_limits`; raises DatabaseUnavailableError
+    (exit 3) naming the server without its password if it does not answer."""
+    try:
+        return psycopg.connect(url, **{**pg_limits(url), **kwargs})
+    except psycopg.OperationalError as e:
+        raise DatabaseUnavailableError(
+            f"PostgreSQL does not answer at {redacted(url)}: {str(e).strip()}") from e
 
 
 @dataclass(frozen=True)
@@ -85,7 +124,24 @@ def desk_env(database_url: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": str(info.get("password", "")),
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "4",
+        # eventsourcing retries an operation 10 times (0.2 s apart) when the database
+        # fails, each attempt waiting this long for a pooled connection: with its default
+        # of 30 s a command on a lost database answered after five minutes, with 1 s in
+        # about 12 s. Pre-ping drops a connection the server closed before it is used.
+        "POSTGRES_CONNECT_TIMEOUT": "1",
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_LOCK_TIMEOUT": "30",
     }
+
+
+def limit_pool(desk: SupportDesk) -> SupportDesk:
+    """Gives the desk's pooled connections `PG_LIMITS` (eventsourcing passes only the
+    address to its pool, whose `kwargs` are public) and reopens those already made."""
+    pool = getattr(getattr(desk.recorder, "datastore", None), "pool", None)
+    if pool is not None and isinstance(pool.kwargs, dict):
+        pool.kwargs.update(pg_limits(""))
+        pool.drain()
+    return desk
 
 
 def jittered_backoff(attempt: int) -> None:
@@ -97,9 +153,11 @@ def jittered_backoff(attempt: int) -> None:
 def make_desk(settings: Settings, database_url: str,
               profile_override: Callable[[str], PolicyProfile | None] | None = None
               ) -> SupportDesk:
-    """Returns a desk on the store at `database_url`, with the root's backoff."""
-    return SupportDesk(env=desk_env(database_url), retry_pause=jittered_backoff,
-                       cache_size=settings.desk_cache, profile_override=profile_override)
+    """Returns a desk on the store at `database_url`, with the root's backoff and
+    connection limits."""
+    return limit_pool(SupportDesk(env=desk_env(database_url), retry_pause=jittered_backoff,
+                                  cache_size=settings.desk_cache,
+                                  profile_override=profile_override))
 
 
 @dataclass
@@ -114,11 +172,9 @@ class System:
     _closers: list[Any] = field(default_factory=list)
 
     def connect(self) -> psycopg.Connection:
-        """Returns a new autocommit connection; the caller opens transactions."""
-        try:
-            conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=10)
-        except psycopg.OperationalError as e:
-            raise DatabaseUnavailableError(f"PostgreSQL does not answer: {e}") from e
+        """Returns a new autocommit connection (`PG_LIMITS`); the caller opens
+        transactions."""
+        conn = pg_connect(self.database_url, autocommit=True)
         self._closers.append(conn)
         return conn
 
@@ -128,13 +184,25 @@ class System:
         where it names a profile (the what-if replay); the caller closes it."""
         return make_desk(self.settings, self.database_url, profile_override)
 
-    def relay(self, batch_size: int = 2000, source: System | None = None) -> Relay:
-        """Returns a relay with its own connection and producer, publishing this
-        system's store (or `source`'s: the bench relays one store into another topic)."""
+    def producer(self) -> KafkaProducer:
+        """Returns a new producer, closed with the system."""
         producer = make_producer(self.kafka_bootstrap)
         self._closers.append(producer)
-        return Relay((source or self).desk, self.connect(), producer, self.settings.topic,
-                     batch_size=batch_size, faults=self.faults)
+        return producer
+
+    def ensure_topic(self) -> None:
+        """Creates the topic if it does not exist (as at start; a memory-only broker
+        comes back from a restart without it)."""
+        ensure_topic(self.kafka_bootstrap, self.settings.topic, self.settings.partitions)
+
+    def relay(self, batch_size: int = 2000, source: System | None = None) -> Relay:
+        """Returns a relay with its own connection and producer, publishing this
+        system's store (or `source`'s: the bench relays one store into another topic),
+        and the means to replace them after an outage (`consumers.relay_loop`)."""
+        return Relay((source or self).desk, self.connect(), self.producer(),
+                     self.settings.topic, batch_size=batch_size, faults=self.faults,
+                     list_offsets=self.settings.trusts_list_offsets,
+                     clients=Clients(self.producer, self.connect, self.ensure_topic))
 
     def projector(self, group_id: str | None = None, *, join_group: bool = False,
                   dead_letters: bool = False, client_id: str | None = None,
@@ -155,6 +223,8 @@ class System:
                               faults=self.faults,
                               dead_letters=self.dead_letters() if dead_letters else None,
                               on_committed=on_committed)
+        projector.list_offsets = self.settings.trusts_list_offsets
+        projector.reconnect = self.connect
         if join_group:
             projector.subscribe()
         else:
@@ -175,9 +245,10 @@ class System:
         """Returns the scheduler firing this store's due timers; `sync` brings the
         `timers` read model up to date before each look (scenarios, the demo), and
         `desk` stands in for the desk (the bench times it)."""
-        firing = TimerFiring(desk or self.desk, TimersTable(self.connect()), sync=sync,
+        timers = TimersTable(self.connect())
+        firing = TimerFiring(desk or self.desk, timers, sync=sync,
                              after_fire=Scheduler.after_fire_hook(self.faults))
-        return Scheduler(firing)
+        return Scheduler(firing, timers, self.connect)
 
     def workers(self, names: tuple[str, ...] = ("relay", "projector", "scheduler"),
                 scheduler_interval_s: float = 1.0) -> list[Worker]:
@@ -198,34 +269,40 @@ class System:
     def close(self) -> None:
         """Closes every connection, producer, consumer and desk this system made.
 
-        A producer gets PRODUCER_CLOSE_TIMEOUT_S to deliver what it still holds. What it
-        could not deliver was never confirmed, so the relay publishes it again on its
-        next start. Unbounded, a producer wedged by a long broker outage (kafka-python
-        3.0.12's idempotent producer stops sending once batches expired after
-        delivery_timeout_ms, and its flush never returns) hung the process, even on
-        SIGTERM."""
+        A producer gets PRODUCER_CLOSE_TIMEOUT_S to deliver what it still holds, then is
+        force-closed (`close_producer`); what it could not deliver was never confirmed,
+        so the relay publishes it again on its next start. Unbounded, a producer wedged
+        by a long broker outage (kafka-python 3.0.12's idempotent producer stops sending
+        once batches expired after delivery_timeout_ms, and its flush never returns) hung
+        the process, even on SIGTERM. A consumer leaves its group within
+        CONSUMER_CLOSE_TIMEOUT_MS (the others then rebalance at once), or gives up."""
         while self._closers:
             closer = self._closers.pop()
             with contextlib.suppress(Exception):  # best effort: nothing is written here
                 if isinstance(closer, KafkaProducer):
-                    closer.close(timeout=PRODUCER_CLOSE_TIMEOUT_S)
+                    close_producer(closer, PRODUCER_CLOSE_TIMEOUT_S)
+                elif isinstance(closer, KafkaConsumer):
+                    closer.close(timeout_ms=CONSUMER_CLOSE_TIMEOUT_MS)
                 else:
                     closer.close()
         self.desk.close()
 
 
 def embedded_infra(settings: Settings) -> Any:
-    """Returns the embedded servers of `settings.home` (started by nobody yet)."""
+    """Returns the embedded servers of `settings.home` with the broker `settings.broker`
+    (started by nobody yet)."""
     from supportlog.embedded import EmbeddedInfra
 
-    return EmbeddedInfra(settings.home)
+    return EmbeddedInfra(settings.home, settings.broker, settings.cache_dir)
 
 
 def resolve_servers(settings: Settings) -> Settings:
-    """Returns settings with server addresses, starting the embedded pair if needed."""
+    """Returns settings with server addresses: the configured ones, or the embedded
+    pair's, started if nothing in the home is recorded as running. A recorded server
+    that is gone is reported (exit 3), not silently replaced (`EmbeddedInfra.running`)."""
     if not settings.embedded:
         return settings
-    state = embedded_infra(settings).up()
+    state = embedded_infra(settings).running()
     return settings.with_servers(state.database_url, state.kafka_bootstrap)
 
 
@@ -242,14 +319,14 @@ def bootstrap(settings: Settings, *, prepare: bool = True) -> System:
         return System(settings, settings.database_url, settings.kafka_bootstrap,
                       make_desk(settings, settings.database_url), FaultSwitch(settings.fault))
     try:
-        with psycopg.connect(settings.database_url, autocommit=True,
-                             connect_timeout=10) as conn:
+        with pg_connect(settings.database_url, autocommit=True) as conn:
             migrate(conn)
             with schema_lock(conn):  # the desk creates the event store's tables
                 desk = make_desk(settings, settings.database_url)
     except psycopg.OperationalError as e:
         raise DatabaseUnavailableError(
-            f"PostgreSQL does not answer at {settings.database_url}: {e}") from e
+            f"PostgreSQL does not answer at {redacted(settings.database_url)}: "
+            f"{str(e).strip()}") from e
     try:
         ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
     except BaseException:
@@ -266,11 +343,7 @@ def isolated_system(settings: Settings, label: str = "scenario") -> Iterator[Sys
     settings = resolve_servers(settings)
     assert settings.database_url and settings.kafka_bootstrap
     name = f"{label}_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as e:
-        raise DatabaseUnavailableError(f"PostgreSQL does not answer: {e}") from e
-    with admin:
+    with pg_connect(settings.database_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_conninfo(settings.database_url, dbname=name)
     system = bootstrap(replace(settings, database_url=url, topic=f"{settings.topic}.{name}",
@@ -279,6 +352,6 @@ def isolated_system(settings: Settings, label: str = "scenario") -> Iterator[Sys
         yield system
     finally:
         system.close()
-        with psycopg.connect(settings.database_url, autocommit=True) as admin:
+        with pg_connect(settings.database_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))

@@ -9,7 +9,6 @@ ids next to the earlier ones; `--fresh` starts the embedded servers from empty.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -75,13 +74,26 @@ def _fresh(settings: Settings, console: Console) -> None:
         raise click.UsageError("--fresh only resets the embedded servers; "
                                "DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS are set")
     infra = embedded_infra(settings)
-    infra.down()
-    shutil.rmtree(infra.pg_data, ignore_errors=True)
+    infra.wipe()
     console.print(f"removed the embedded data in {infra.home}")
 
 
-def report(system: System, result: DemoResult, console: Console) -> None:
-    """Prints the run's figures and what to try next, with real ids."""
+def analyst_psql(settings: Settings) -> str:
+    """A psql command line that connects as the analyst (docs/analytics.md), its
+    password read from the embedded home's pgpass file, never shown."""
+    if not settings.embedded:
+        return "psql \"$DATABASE_URL\"  # as a role granted supportlog_analyst"
+    infra = embedded_infra(settings)
+    state = infra.read_state()
+    if state is None or state.credentials is None:
+        return "psql"
+    return f"PGPASSFILE={infra.pgpass_path} psql '{infra.analyst_url(state)}'"
+
+
+def report(system: System, result: DemoResult, console: Console,
+           psql: str = "psql") -> None:
+    """Prints the run's figures and what to try next, with real ids; `psql` connects
+    as the analyst."""
     conn = system.connect()
 
     def one(sql: str, *params):
@@ -114,7 +126,7 @@ def report(system: System, result: DemoResult, console: Console) -> None:
     charge = conn.execute("SELECT charge_id FROM charges WHERE credits IS NOT NULL "
                           "ORDER BY at DESC LIMIT 1").fetchone()
     console.print("\n[bold]Try next[/bold]")
-    console.print(f"  psql '{system.database_url}' -c "
+    console.print(f"  {psql} -c "
                   "'SELECT * FROM analytics.sla_by_profile_plan_channel LIMIT 10'")
     if charge:
         console.print(f"  ./sl audit charge {charge[0]}")
@@ -140,6 +152,6 @@ def run_demo(settings: Settings, *, seed: int, customers: int, days: int,
         with Progress(*columns, console=console) as progress:
             result = play(system, seed=seed, customers=customers, days=days,
                           progress=progress)
-        report(system, result, console)
+        report(system, result, console, analyst_psql(settings))
     finally:
         system.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 #: Every environment variable the program reads, with its meaning. The README and the
@@ -18,6 +18,11 @@ ENVIRONMENT: dict[str, str] = {
     "DATABASE_URL": "PostgreSQL URL (postgresql://user:pass@host:port/db); unset: embedded",
     "KAFKA_BOOTSTRAP_SERVERS": "Kafka bootstrap servers (host:port,...); unset: embedded Tansu",
     "SUPPORTLOG_HOME": "folder for embedded servers' data and state (default ./.supportlog)",
+    "SUPPORTLOG_BROKER": "the broker: tansu (default; embedded, memory-only) or apache-kafka "
+                         "(embedded from Maven Central, needs java and mvn); with "
+                         "KAFKA_BOOTSTRAP_SERVERS, the kind of broker given",
+    "SUPPORTLOG_CACHE": "folder for downloaded servers: Apache Kafka's jars (default "
+                        "$XDG_CACHE_HOME/supportlog or ~/.cache/supportlog)",
     "SUPPORTLOG_TOPIC": "the Kafka topic every event is published on (default supportlog.events)",
     "SUPPORTLOG_PARTITIONS": "partitions of that topic, created explicitly at start (default 8)",
     "SUPPORTLOG_GROUP": "the projector's consumer group id (default supportlog-projector)",
@@ -25,6 +30,10 @@ ENVIRONMENT: dict[str, str] = {
                              "(default 10000; 0: off)",
     "SUPPORTLOG_FAULT": "crash-test switch: a named fault point where the process kills itself",
 }
+
+
+#: The brokers `SUPPORTLOG_BROKER` names.
+BROKERS = ("tansu", "apache-kafka")
 
 
 class SettingsError(ValueError):
@@ -35,7 +44,8 @@ class SettingsError(ValueError):
 class Settings:
     """Where the servers are and how the log is laid out."""
 
-    database_url: str | None = None
+    #: Left out of the repr: it may hold a password (the embedded server's does).
+    database_url: str | None = field(default=None, repr=False)
     kafka_bootstrap: str | None = None
     home: Path = Path(".supportlog")
     topic: str = "supportlog.events"
@@ -44,6 +54,16 @@ class Settings:
     fault: str | None = None
     #: Aggregates each desk thread caches between commands (`domain.cache`); 0: none.
     desk_cache: int = 10_000
+    #: The broker: the embedded one to start, or the kind of the configured one.
+    broker: str = "tansu"
+    #: Where downloaded servers are kept, outside any work tree (Apache Kafka's jars).
+    cache_dir: Path = Path.home() / ".cache" / "supportlog"
+
+    @property
+    def trusts_list_offsets(self) -> bool:
+        """True when the broker answers ListOffsets (`end_offsets`) right: Apache Kafka
+        does; Tansu 0.6 answers the last batch's base offset + 1 instead of the end."""
+        return self.broker == "apache-kafka"
 
     @property
     def embedded(self) -> bool:
@@ -66,7 +86,16 @@ class Settings:
                 "or neither to use the embedded ones"
             )
         partitions = _whole_number(env, "SUPPORTLOG_PARTITIONS", "8", minimum=1)
+        broker = env.get("SUPPORTLOG_BROKER") or "tansu"
+        if broker not in BROKERS:
+            raise SettingsError(f"SUPPORTLOG_BROKER must be one of {', '.join(BROKERS)}, "
+                                f"got {broker!r}")
+        xdg = env.get("XDG_CACHE_HOME")
+        cache = env.get("SUPPORTLOG_CACHE") or (
+            str(Path(xdg) / "supportlog") if xdg else None)
         return cls(
+            broker=broker,
+            cache_dir=Path(cache) if cache else cls.cache_dir,
             database_url=database_url,
             desk_cache=_whole_number(env, "SUPPORTLOG_DESK_CACHE", "10000", minimum=0),
             kafka_bootstrap=kafka,
