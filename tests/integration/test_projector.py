@@ -253,7 +253,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
             "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
             "SUPPORTLOG_PARTITIONS": str(settings.partitions),
-            "SUPPORTLOG_HOME": str(settings.home)}
+            "SUPPORTLOG_HOME": str(settings.home), "SUPPORTLOG_BROKER": settings.broker}
 
 
 # --- fold coverage -------------------------------------------------------------------
@@ -698,11 +698,12 @@ def test_status_shows_each_group_against_the_store_head_and_the_relay(settings):
         system.close()
 
 
-def test_status_reports_an_unreachable_database_and_exits_1(settings):
+def test_status_reports_an_unreachable_database_and_exits_3(settings):
     down = replace(settings, database_url="postgresql://postgres@127.0.0.1:1/none")
     report = collect(down)
     assert not report.healthy and report.infrastructure["postgres"].startswith("down")
-    assert _run_cli(down, "status").exit_code == 1
+    assert report.unreachable
+    assert _run_cli(down, "status").exit_code == 3
 
 
 def test_supportlog_project_folds_in_group_mode_and_stops_on_sigterm(settings):
