@@ -65,6 +65,8 @@ IDLE_WAIT_S = 0.02
 #: stop is asked for; then it is dropped unconfirmed (and published again next time).
 STOP_GRACE_S = 1.5
 _ACK_POLL_S = 0.25
+#: How often a relay still waiting for an acknowledgement says so in its log.
+WAIT_NOTE_S = 5.0
 
 
 class _Stopped(Exception):
@@ -304,8 +306,14 @@ class Relay:
         been set for STOP_GRACE_S. Every wait is short, so a stop is seen."""
         next_offsets: dict[int, int] = {}
         give_up: float | None = None
+        note = time.monotonic() + WAIT_NOTE_S
         for future in batch.futures:
             while not future.is_done:
+                if time.monotonic() > note:  # an outage the producer is riding out
+                    note = time.monotonic() + WAIT_NOTE_S
+                    log.warning("waiting for the broker to acknowledge", extra={
+                        "topic": self.topic, "first_position": batch.first,
+                        "waited_s": round(time.monotonic() - batch.started, 1)})
                 if stop is not None and stop.is_set():
                     give_up = give_up or time.monotonic() + STOP_GRACE_S
                     if time.monotonic() > give_up:

