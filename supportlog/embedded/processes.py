@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import time
@@ -19,6 +20,8 @@ from domain.errors import SupportlogError
 
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
+#: How long a recorded port may stay taken before starting on it is given up.
+PORT_WAIT_S = 10.0
 
 
 class EmbeddedError(SupportlogError):
@@ -51,9 +54,26 @@ class ServerState:
         return f"{self.kind or self.name} {self.version}".strip()
 
 
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out to outgoing connections (Linux: 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """Returns a loopback TCP port that is free now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """Returns a loopback TCP port that is free now, below the kernel's ephemeral range.
+
+    A server keeps its port for good, and while it is down (a restart, a kill -9) a port
+    in the ephemeral range may be handed to any outgoing connection on the machine as
+    its source port, which then blocks the restart; below the range it cannot be."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        if not port_taken(port):
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # let the OS pick
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
@@ -76,6 +96,9 @@ def claim_port(port: int | None, what: str) -> int:
     its running clients would never find it."""
     if port is None:
         return free_port()
+    deadline = time.monotonic() + PORT_WAIT_S  # an outgoing connection's, for a moment
+    while port_taken(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
     if port_taken(port):
         raise EmbeddedError(
             f"port {port}, recorded for {what}, is taken by another process; free it "

@@ -43,12 +43,16 @@ CRASHES = ["projector.before_commit@3", "projector.after_commit@2", "sigkill",
 
 
 class Writer(threading.Thread):
-    """Decides random commands for a handful of customers and relays them as it goes."""
+    """Decides random commands for a handful of customers and relays them as it goes
+    (unless `relay` is False: a relay process of the test's does), `pause_s` apart."""
 
-    def __init__(self, system: System, rng: random.Random):
+    def __init__(self, system: System, rng: random.Random, relay: bool = True,
+                 pause_s: float = 0.004):
         super().__init__(daemon=True)
         self.system = system
         self.rng = rng
+        self.relay = relay
+        self.pause_s = pause_s
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.commands = 0
@@ -56,7 +60,7 @@ class Writer(threading.Thread):
     def run(self) -> None:
         try:
             desk = self.system.desk
-            relay = self.system.relay(batch_size=200)
+            relay = self.system.relay(batch_size=200) if self.relay else None
             desk.adopt(builtin_profile("cart-power"), T0)
             for n, customer in enumerate(CUSTOMERS):
                 desk.execute("register_customer", {"customer": customer},
@@ -72,9 +76,11 @@ class Writer(threading.Thread):
                 except SupportlogError:
                     pass  # a rejected command writes nothing: fine for this load
                 self.commands += 1
-                relay.pump_once()
-                self.stop.wait(0.004)  # pacing, so the projector gets a share of 2 CPUs
-            relay.pump()
+                if relay is not None:
+                    relay.pump_once()
+                self.stop.wait(self.pause_s)  # pacing: the others get a share of 2 CPUs
+            if relay is not None:
+                relay.pump()
         except BaseException as e:  # reported by the test, never swallowed
             self.error = e
 
