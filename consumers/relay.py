@@ -327,9 +327,10 @@ class Relay:
                     pass  # not yet; a failed record is told by its future below
                 except KafkaError as e:
                     raise self._unacknowledged(batch, e) from e
-            if future.failed():
-                raise self._unacknowledged(batch, future.exception) from future.exception
-            metadata = future.value
+            try:
+                metadata = future.get(timeout=0)  # done: its metadata, or its failure
+            except KafkaError as e:
+                raise self._unacknowledged(batch, e) from e
             next_offsets[metadata.partition] = max(
                 next_offsets.get(metadata.partition, 0), metadata.offset + 1)
         return next_offsets
