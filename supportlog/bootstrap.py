@@ -1,8 +1,10 @@
 """The composition root: builds every component from `Settings`, and nothing else does.
 
 It resolves where the servers are (the configured ones, or the embedded pair, started
-when not running), applies the schema migrations, creates the topic explicitly, and
-hands out the desk, the relay, the projector, the scheduler and the dead-letter sink.
+when not running), applies the schema migrations, creates the topic explicitly, loads
+the log key (or creates it on first use) and checks it is the store's
+(`supportlog.log_key`), and hands out the desk (sealing every event with that key), the
+relay, the projector, the scheduler and the dead-letter sink.
 Every entry point asks it: the CLI, status, the scenario runner, the demo, the bench and
 replay's isolated stores (`isolated_system`); tests call the same functions with their
 own settings, so what they exercise is what production runs.
@@ -37,8 +39,10 @@ from domain.due_timers import TimerFiring
 from domain.errors import SupportlogError
 from domain.policy.profile import PolicyProfile
 from eventlog.kafka_config import ensure_topic, make_consumer, make_producer
+from eventlog.log_key import LogKey, read_key_record
 from projections.migrate import migrate
 from projections.timers import TimersTable
+from supportlog.log_key import LogKeyError, check_store, key_for_store
 from supportlog.scheduler import Scheduler
 from supportlog.settings import Settings
 
@@ -90,12 +94,20 @@ def jittered_backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** attempt)))
 
 
-def make_desk(settings: Settings, database_url: str,
+def make_desk(settings: Settings, database_url: str, key: LogKey | None,
               profile_override: Callable[[str], PolicyProfile | None] | None = None
               ) -> SupportDesk:
-    """Returns a desk on the store at `database_url`, with the root's backoff."""
+    """Returns a desk on the store at `database_url`, with the root's backoff, sealing
+    every event with `key` (without one, it refuses to write)."""
     return SupportDesk(env=desk_env(database_url), retry_pause=jittered_backoff,
-                       cache_size=settings.desk_cache, profile_override=profile_override)
+                       cache_size=settings.desk_cache, profile_override=profile_override,
+                       signer=key.event_mac if key is not None else _no_key)
+
+
+def _no_key(event_hash: str) -> str:
+    """The signer of a desk built without the log key (`bootstrap(prepare=False)`)."""
+    raise LogKeyError("this process was built read-only, without the log key: it cannot "
+                      "write events")
 
 
 @dataclass
@@ -107,6 +119,8 @@ class System:
     kafka_bootstrap: str
     desk: SupportDesk
     faults: FaultSwitch
+    #: The log key (`supportlog.log_key`); None only for a read-only system.
+    log_key: LogKey | None = None
     _closers: list[Any] = field(default_factory=list)
 
     def connect(self) -> psycopg.Connection:
@@ -122,7 +136,7 @@ class System:
                   ) -> SupportDesk:
         """Returns another desk on this store that decides under `profile_override`
         where it names a profile (the what-if replay); the caller closes it."""
-        return make_desk(self.settings, self.database_url, profile_override)
+        return make_desk(self.settings, self.database_url, self.log_key, profile_override)
 
     def relay(self, batch_size: int = 2000, source: System | None = None) -> Relay:
         """Returns a relay with its own connection and producer, publishing this
@@ -216,25 +230,36 @@ def resolve_servers(settings: Settings) -> Settings:
 
 
 def bootstrap(settings: Settings, *, prepare: bool = True) -> System:
-    """Builds the system for `settings`: servers, schema, topic, desk.
+    """Builds the system for `settings`: servers, schema, topic, log key, desk.
 
     With `prepare` False nothing is started, migrated or created: the servers must be
-    given and the schema in place (`status`, which only reads, and worker children)."""
+    given and the schema in place (`status`, which only reads, and worker children); the
+    log key is not read either, so that system cannot write events."""
     if prepare:
         settings = resolve_servers(settings)
     if not (settings.database_url and settings.kafka_bootstrap):
         raise ValueError("bootstrap(prepare=False) needs both servers' addresses")
-    if prepare:
-        try:
-            with psycopg.connect(settings.database_url, autocommit=True,
-                                 connect_timeout=10) as conn:
-                migrate(conn)
-        except psycopg.OperationalError as e:
-            raise DatabaseUnavailableError(
-                f"PostgreSQL does not answer at {settings.database_url}: {e}") from e
-        ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
-    return System(settings, settings.database_url, settings.kafka_bootstrap,
-                  make_desk(settings, settings.database_url), FaultSwitch(settings.fault))
+    if not prepare:
+        return System(settings, settings.database_url, settings.kafka_bootstrap,
+                      make_desk(settings, settings.database_url, None),
+                      FaultSwitch(settings.fault))
+    try:
+        with psycopg.connect(settings.database_url, autocommit=True,
+                             connect_timeout=10) as conn:
+            migrate(conn)
+            ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
+            key = key_for_store(settings, read_key_record(conn))
+            desk = make_desk(settings, settings.database_url, key)  # creates the store
+            try:
+                check_store(settings, conn, key, desk.recorder.max_notification_id() or 0)
+            except BaseException:
+                desk.close()
+                raise
+    except psycopg.OperationalError as e:
+        raise DatabaseUnavailableError(
+            f"PostgreSQL does not answer at {settings.database_url}: {e}") from e
+    return System(settings, settings.database_url, settings.kafka_bootstrap, desk,
+                  FaultSwitch(settings.fault), key)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,98 @@
+"""The log key (architecture decision 9): what makes the store's evidence unforgeable.
+
+Whoever can write to the database can rewrite an event and recompute every hash after
+it; a MAC under a key the database does not hold cannot be recomputed. One key of 32
+random bytes seals every stored event (`domain.sealing`: HMAC-SHA256 of its hash) and
+every block of the relay's record of what it read (`eventlog.log_chain`), and signs the
+store's key record. Each use MACs its own prefix, so no MAC can stand in for another.
+
+The key is kept outside the database (a file under `SUPPORTLOG_HOME` or
+`SUPPORTLOG_LOG_KEY`, loaded by the composition root); this module only computes with
+it. The store keeps the key's id (a MAC of a fixed text, so it reveals nothing of the
+key) and the position from which every event must be sealed (`log_key` table), so a
+process with another key is refused before it writes (`supportlog.log_key`) and
+`verify` can tell a missing seal from an old event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import psycopg
+
+#: The key's length in bytes: the full strength of HMAC-SHA256.
+KEY_BYTES = 32
+
+
+class LogKey:
+    """A log key: computes and checks MACs; never shows its bytes (not in `repr`)."""
+
+    __slots__ = ("_secret", "id")
+
+    def __init__(self, secret: bytes):
+        if len(secret) != KEY_BYTES:
+            raise ValueError(f"a log key is {KEY_BYTES} bytes, not {len(secret)}")
+        self._secret = bytes(secret)
+        #: The key's public name: the first 16 hex digits of a MAC of a fixed text.
+        self.id = self._mac(b"supportlog log key id")[:16]
+
+    def __repr__(self) -> str:
+        return f"LogKey(id={self.id})"
+
+    def _mac(self, message: bytes) -> str:
+        return hmac.digest(self._secret, message, hashlib.sha256).hex()
+
+    def event_mac(self, event_hash: str) -> str:
+        """Returns the seal of the event whose hex hash is `event_hash` (the desk's
+        `Signer`)."""
+        return self._mac(b"event\x00" + event_hash.encode())
+
+    def links_mac(self, after: int, last: int, links: bytes) -> str:
+        """Returns the MAC of the relay's record of positions after `after` up to
+        `last` (`eventlog.log_chain`)."""
+        return self._mac(f"links\x00{after}:{last}\x00".encode() + links)
+
+    def record_mac(self, key_id: str, sealed_after: int) -> str:
+        """Returns the MAC of the store's key record."""
+        return self._mac(f"key\x00{key_id}:{sealed_after}".encode())
+
+    @staticmethod
+    def same(expected: str, found: str | None) -> bool:
+        """True when `found` is the MAC `expected` (compared in constant time)."""
+        return found is not None and hmac.compare_digest(expected, found)
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """The store's key record: which key seals it, and after which position every event
+    must carry a seal (the store's head when the key was first recorded)."""
+
+    key_id: str
+    sealed_after: int
+    mac: str
+
+    def signed_by(self, key: LogKey) -> bool:
+        """True when `key` wrote this record as it stands."""
+        return LogKey.same(key.record_mac(self.key_id, self.sealed_after), self.mac)
+
+
+def read_key_record(conn: psycopg.Connection) -> KeyRecord | None:
+    """Returns the store's key record (None before a key was first recorded)."""
+    row = conn.execute("SELECT key_id, sealed_after, mac FROM log_key").fetchone()
+    conn.commit()
+    return KeyRecord(row[0], int(row[1]), row[2]) if row else None
+
+
+def record_key(conn: psycopg.Connection, key: LogKey, head: int) -> KeyRecord:
+    """Records `key` as the store's key, sealing every event after `head`, unless a key
+    is already recorded; returns the record that stands (the earlier one, if any)."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO log_key (singleton, key_id, sealed_after, mac) "
+            "VALUES (true, %s, %s, %s) ON CONFLICT (singleton) DO NOTHING",
+            (key.id, head, key.record_mac(key.id, head)))
+    record = read_key_record(conn)
+    assert record is not None
+    return record
