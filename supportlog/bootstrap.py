@@ -144,7 +144,7 @@ class System:
         producer = make_producer(self.kafka_bootstrap)
         self._closers.append(producer)
         return Relay((source or self).desk, self.connect(), producer, self.settings.topic,
-                     batch_size=batch_size, faults=self.faults)
+                     batch_size=batch_size, faults=self.faults, key=self.log_key)
 
     def projector(self, group_id: str | None = None, *, join_group: bool = False,
                   dead_letters: bool = False, client_id: str | None = None,
