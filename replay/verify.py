@@ -42,7 +42,7 @@ from eventlog.envelope import event_id_text
 from eventlog.log_chain import START, ChainState, read_checkpoints, read_links
 from eventlog.log_key import LogKey, read_key_record
 from replay.verify_gaps import MissingVersions, Vacancies, placed, stretch_finding
-from replay.verify_record import Recorded, RelayRecord
+from replay.verify_record import Entry, Recorded, RelayRecord, recorded_as
 
 PAGE_SIZE = 1000
 
@@ -133,14 +133,17 @@ class _Walk:
         self._found: dict[int, list[BrokenLink]] = {}
         self.key = key
         self.require_macs = require_macs
-        record = read_key_record(conn)
+        record = self.key_record = read_key_record(conn)
         self.sealed_after = record.sealed_after if record else None
+        #: MACs at or before `sealed_after` may be an earlier key's (a lost key replaced).
+        self.earlier_keys = record is not None and record.epoch > 1
         if record is not None and key is not None and not record.signed_by(key):
             self.problem(0, None, "record", "the store's key record does not match its "
                          "MAC: altered (the position after which every event carries a "
                          "MAC cannot be trusted)")
-        self.record = RelayRecord(read_links(conn), key, self.problem,
-                                  self.sealed_after) if key is not None else None
+        self.record = RelayRecord(
+            read_links(conn), key, self.problem, self.sealed_after,
+            self.sealed_after if self.earlier_keys else None) if key is not None else None
         self.removed_ids: dict[str, int] = {}
         self.pending = list(reversed(checkpoints))
         self.anchor = START
@@ -169,13 +172,12 @@ class _Walk:
         the log chain and the topic."""
         self.compare_checkpoints(before=n.id)
         self.vacancies.visit(n.id)
-        recorded: Recorded | None = None
+        entry: Entry | None = None
         spanned = False
         if self.record is not None:
-            for gone in self.record.until(n.id):
-                self.removed(gone)
-            spanned = self.record.spans(n.id)
-            recorded = self.record.at(n.id) if spanned else None
+            gone, entry, spanned = self.record.step(n.id)
+            for removed in gone:
+                self.removed(removed)
         ident = event_id_text(n.originator_id, n.originator_version)
         event_hash = prev_hash = mac = None
         evidence: list[str] = []
@@ -186,7 +188,8 @@ class _Walk:
             evidence.append(f"it cannot be decoded ({type(e).__name__}: {e})")
         if event_hash is not None:
             evidence += self.check_mac(n.id, ident, event_hash, mac)
-        if spanned and recorded is None:
+        recorded = recorded_as(entry, ident, event_hash) if entry is not None else None
+        if spanned and entry is None:
             self.problem(n.id, ident, "inserted", "the relay read no event at this "
                          "position, and the store holds one now: inserted afterwards")
         elif recorded is not None:
@@ -220,6 +223,9 @@ class _Walk:
             self.report.macs_unchecked += 1
             return []
         if not LogKey.same(self.key.event_mac(event_hash), mac):
+            if self.earlier_keys and position <= (self.sealed_after or 0):
+                self.report.macs_unchecked += 1  # sealed with a key since replaced
+                return []
             return ["its MAC does not match its content (changed, or forged without "
                     "the log key)"]
         self.report.macs_checked += 1
@@ -290,6 +296,11 @@ class _Walk:
                              f"{self.report.chained_to}, but its record ends at position "
                              f"{self.record.last}: the rest of it was removed")
         self.compare_checkpoints(before=None)
+        sealed = self.report.macs_checked + self.report.macs_unchecked
+        if self.key_record is None and sealed:
+            self.problem(0, None, "record", f"the store's key record is missing, though "
+                         f"{sealed} events carry a MAC: removed (every event may now "
+                         "lack one unseen)")
         for missing in self.missing:
             self.place(missing)
         for ident, entry in (self.published or {}).items():

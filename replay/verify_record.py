@@ -28,6 +28,11 @@ from eventlog.log_key import LogKey
 #: A finding's sink: (position, event id or None, kind, reason).
 Report = Callable[[int, str | None, str, str], None]
 
+#: One recorded event as stored: (position, event id bytes, hash bytes).
+Entry = tuple[int, bytes, bytes]
+
+_NOTHING: list[Recorded] = []  # shared, never changed: nothing removed before a position
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -42,16 +47,19 @@ class RelayRecord:
     """The trusted rows of the relay's record, consumed in position order."""
 
     def __init__(self, rows: Iterator[LinksRecord], key: LogKey, report: Report,
-                 sealed_after: int | None):
+                 sealed_after: int | None, earlier_key_until: int | None):
+        """`earlier_key_until`: rows up to this position may be signed by a key since
+        replaced (`supportlog log-key new`); they are set aside without a finding."""
         self._rows = rows
         self._key = key
         self._report = report
         self._row: LinksRecord | None = None
-        self._entries: deque[tuple[int, bytes, bytes]] = deque()
+        self._entries: deque[Entry] = deque()
         self._last = None  # the end of the last row read, trusted or not
         #: (after, last) of every trusted row read so far, in order.
         self.covered: list[tuple[int, int]] = []
         self._sealed_after = sealed_after
+        self._earlier_key_until = earlier_key_until
         self.rows = 0
 
     @property
@@ -86,6 +94,9 @@ class RelayRecord:
                              f"the relay's record of positions {previous + 1} to "
                              f"{row.after} is missing: removed")
             if not row.signed_by(self._key):
+                if self._earlier_key_until is not None \
+                        and row.last <= self._earlier_key_until:
+                    continue  # an earlier key's row: it cannot be checked, nor trusted
                 self._report(row.after + 1, None, "record",
                              f"the relay's record of positions {row.after + 1} to "
                              f"{row.last} does not match its MAC: altered")
@@ -102,9 +113,23 @@ class RelayRecord:
         self._row = None
         return False
 
+    def step(self, position: int) -> tuple[list[Recorded], Entry | None, bool]:
+        """Moves to the stored `position` (called in increasing order); returns what was
+        recorded before it and not yet met (the store has nothing there any more), what
+        was recorded at it (None: nothing), and whether a trusted row spans it."""
+        row, entries = self._row, self._entries
+        if entries and entries[0][0] == position and row is not None \
+                and row.after < position <= row.last:
+            return _NOTHING, entries.popleft(), True  # the common case: as recorded
+        removed = list(self.until(position))
+        row, entries = self._row, self._entries
+        spans = row is not None and row.after < position <= row.last
+        if spans and entries and entries[0][0] == position:
+            return removed, entries.popleft(), True
+        return removed, None, spans
+
     def until(self, position: int) -> Iterator[Recorded]:
-        """Yields every recorded event before `position` not yet taken: the store has
-        nothing there any more."""
+        """Yields every recorded event before `position` not yet met."""
         while True:
             while self._entries and self._entries[0][0] < position:
                 yield _recorded(self._entries.popleft())
@@ -114,19 +139,16 @@ class RelayRecord:
             if not self._next_row():
                 return
 
-    def spans(self, position: int) -> bool:
-        """After `until(position)`: True when `position` lies in a trusted row."""
-        row = self._row
-        return row is not None and row.after < position <= row.last
 
-    def at(self, position: int) -> Recorded | None:
-        """After `until(position)`, for a position the record spans: what the relay read
-        there (None: nothing, the position was vacant)."""
-        if self._entries and self._entries[0][0] == position:
-            return _recorded(self._entries.popleft())
-        return None
-
-
-def _recorded(entry: tuple[int, bytes, bytes]) -> Recorded:
+def _recorded(entry: Entry) -> Recorded:
     position, ident, event_hash = entry
     return Recorded(position, str(UUID(bytes=ident)), event_hash.hex())
+
+
+def recorded_as(entry: Entry, event_id: str, event_hash: str | None) -> Recorded | None:
+    """Returns what the relay recorded in `entry` if it is not the event `event_id` with
+    `event_hash` (None: it is), compared without building either's text form."""
+    if entry[1].hex() == event_id.replace("-", "") and event_hash is not None \
+            and entry[2] == bytes.fromhex(event_hash):
+        return None
+    return _recorded(entry)

@@ -12,10 +12,11 @@ trusted or fixed silently: the key proves the log only while nobody else has it.
 never creates a file: for containers and hosts whose home folder is not kept. Errors
 name where the key came from, never the key.
 
-Every process that writes checks its key against the store's key record before it
-writes anything (`check_store`): a process with another key (a second host with a fresh
-home folder, a lost file replaced by a new key) would seal events that `verify` then
-reports as forged, so it is refused with both keys' ids instead.
+Every process checks its key against the store's key record when it starts
+(`settle_key`): a process with another key (a second host with a fresh home folder, a
+lost file replaced by a new key) would seal events that `verify` then reports as
+forged, so it may not write, and the error names both keys' ids. It still reads: a
+lost key loses the proof, not the data (`supportlog log-key new` starts a new key).
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 from domain.errors import SupportlogError
-from eventlog.log_key import KEY_BYTES, KeyRecord, LogKey, record_key
+from eventlog.log_key import KEY_BYTES, LogKey, read_key_record, record_key
 from supportlog.settings import Settings
 
 #: The key file's name under `SUPPORTLOG_HOME`.
@@ -123,39 +126,75 @@ def configured_key(settings: Settings) -> LogKey | None:
     return read_key_file(key_path(settings))
 
 
-def key_for_store(settings: Settings, record: KeyRecord | None) -> LogKey:
-    """Returns the configured key, or a new one (a new key file) if none is configured
-    and the store records none; raises LogKeyError if none is configured but the store
-    records one, or if the configured key is not the one it records."""
-    key = configured_key(settings)
+class KeySlot:
+    """The desk's signer: seals with the store's key once it is settled, and refuses,
+    saying why, while writing is not allowed (a read-only system, a missing or foreign
+    key, a removed key record)."""
+
+    def __init__(self, problem: str = "the log key is not settled yet") -> None:
+        #: The store's key as configured, for verifying (None: none this process has).
+        self.key: LogKey | None = None
+        #: Why this process must not write (None: it may).
+        self.problem: str | None = problem
+
+    def settle(self, settled: SettledKey) -> None:
+        """Holds `settled`'s key and, if writing must be refused, why."""
+        self.key, self.problem = settled.key, settled.problem
+
+    def __call__(self, event_hash: str) -> str:
+        if self.key is None or self.problem is not None:
+            raise LogKeyError(self.problem or "no log key")
+        return self.key.event_mac(event_hash)
+
+
+@dataclass(frozen=True)
+class SettledKey:
+    """The store's key as this process has it (None: none it can use) and, if it must
+    not write, why. A key with a problem can still verify (the record is missing)."""
+
+    key: LogKey | None
+    problem: str | None
+
+
+def settle_key(settings: Settings, conn: psycopg.Connection,
+               newest: Callable[[], tuple[int, bool]]) -> SettledKey:
+    """Returns the key to seal with, checked against the store's key record.
+
+    With no key configured and none recorded, it creates one (the key file) and records
+    it, sealing every event after the store's head (`newest()`: the head's position and
+    whether that event carries a MAC). It never raises for a missing or foreign key: the
+    system is then read-only, writers are refused with the reason, and readers go on;
+    losing the key loses the proof, not the data.
+    """
+    record = read_key_record(conn)
+    try:
+        key = configured_key(settings)
+        if key is None and record is None:
+            key = create_key_file(key_path(settings))
+    except LogKeyError as e:
+        return SettledKey(None, e.message)
     if key is None:
-        if record is not None:
-            raise LogKeyError(
-                f"this store is sealed with log key {record.key_id}, and no key is "
-                f"configured: {key_path(settings)} does not exist and SUPPORTLOG_LOG_KEY "
-                "is unset; restore the key file (mode 0600) or set SUPPORTLOG_LOG_KEY")
-        key = create_key_file(key_path(settings))
-    if record is not None:
-        _same_key(settings, key, record)
-    return key
-
-
-def check_store(settings: Settings, conn: psycopg.Connection, key: LogKey,
-                head: int) -> KeyRecord:
-    """Records `key` as the store's key if it records none yet (every event after
-    `head` must then be sealed); raises LogKeyError if the store's key is another."""
-    record = record_key(conn, key, head)
-    _same_key(settings, key, record)
-    return record
-
-
-def _same_key(settings: Settings, key: LogKey, record: KeyRecord) -> None:
+        assert record is not None
+        return SettledKey(None, (
+            f"this store is sealed with log key {record.key_id}, and no key is configured: "
+            f"{key_path(settings)} does not exist and SUPPORTLOG_LOG_KEY is unset; restore "
+            "the key file (mode 0600) or set SUPPORTLOG_LOG_KEY (a lost key: `supportlog "
+            "log-key new`)"))
+    if record is None:
+        head, sealed = newest()
+        if sealed:
+            return SettledKey(key, (
+                f"the store's key record is missing, though its newest event (position "
+                f"{head}) carries a MAC: it was removed. `supportlog verify` checks the "
+                "store with this key; `supportlog log-key new` records a key again"))
+        record = record_key(conn, key, head)
     if record.key_id != key.id:
         source = "SUPPORTLOG_LOG_KEY" if settings.log_key is not None \
             else str(key_path(settings))
-        raise LogKeyError(
+        return SettledKey(None, (
             f"the log key from {source} (id {key.id}) is not this store's key (id "
             f"{record.key_id}): events sealed with it would not verify. Use the key the "
-            "store was first written with (copy its log.key, mode 0600, or set "
+            "store was written with (copy its log.key, mode 0600, or set "
             "SUPPORTLOG_LOG_KEY); if this key is the right one, the store's key record "
-            "was changed")
+            "was changed"))
+    return SettledKey(key, None)

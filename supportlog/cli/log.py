@@ -1,8 +1,9 @@
-"""Commands of the published log: `relay`, `verify` and `schema export` / `schema docs`.
+"""Commands of the published log: `relay`, `verify`, `log-key show` / `log-key new` and
+`schema export` / `schema docs`.
 
 Wiring only: each command builds the system from the settings, calls one component
-(`consumers.relay`, `replay.verify`, `eventlog.catalogue`) and turns its answer into
-output and an exit status.
+(`consumers.relay`, `replay.verify`, `supportlog.log_key`, `eventlog.catalogue`) and
+turns its answer into output and an exit status.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def register(main: click.Group) -> None:
     """Adds this module's commands to the `main` group."""
     main.add_command(relay)
     main.add_command(verify)
+    main.add_command(log_key)
     main.add_command(schema)
 
 
@@ -90,8 +92,11 @@ def verify(check_kafka: bool, timeout_s: float, require_macs: bool, as_json: boo
 
     from replay.verify import verify_store
     from replay.verify_topic import read_topic
+    from supportlog.log_key import LogKeyError
 
     with system() as built:
+        if built.log_key is None:
+            raise LogKeyError(built.seal.problem or "no log key")
         conn = built.connect()
         with progress_bar(Console(stderr=True)) as bar:
             topic = None
@@ -151,6 +156,72 @@ def _print_report(report: VerifyReport, topic: TopicContents | None,
     click.echo(f"{len(report.problems)} finding(s), first broken link: {report.first}")
     for problem in report.problems:
         click.echo(f"  {problem.kind}: {problem}")
+
+
+# --- log key ----------------------------------------------------------------------------
+
+@click.group("log-key")
+def log_key() -> None:
+    """The log key that seals every stored event (docs/tamper-evidence.md)."""
+
+
+@log_key.command("show")
+def log_key_show() -> None:
+    """Show which key this process has and which key the store records (ids only, never
+    a key); exit 1 if they differ or this process may not write."""
+    from eventlog.log_key import read_key_record
+
+    with system() as built:
+        record = read_key_record(built.connect())
+        key, problem = built.log_key, built.seal.problem
+    click.echo(f"this process: {f'log key {key.id}' if key else 'no usable log key'}")
+    if record is not None:
+        click.echo(f"the store:    log key {record.key_id}, epoch {record.epoch}, every "
+                   f"event after position {record.sealed_after} carries a MAC under it")
+    if problem is not None:
+        click.echo(f"refused to write: {problem}")
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+@log_key.command("new")
+@click.option("--yes", "confirmed", is_flag=True,
+              help="Confirm: the MACs written under the store's current key can no "
+                   "longer be checked.")
+def log_key_new(confirmed: bool) -> None:
+    """Make a new key the store's key, from its current head on: for a lost key.
+
+    Uses SUPPORTLOG_LOG_KEY or an existing key file that is not the store's key, else
+    creates SUPPORTLOG_HOME/log.key. Events written until now keep their MACs, which
+    `verify` then counts as unchecked. Stop every other process of the deployment first.
+    """
+    from eventlog.log_key import read_key_record, replace_key
+    from supportlog.log_key import (
+        LogKeyError,
+        configured_key,
+        create_key_file,
+        key_path,
+    )
+
+    if not confirmed:
+        raise click.UsageError("a new key cannot check the MACs written before it: "
+                               "add --yes to go ahead")
+    with system() as built:
+        conn = built.connect()
+        record = read_key_record(conn)
+        key = configured_key(built.settings)
+        if key is not None and record is not None and key.id == record.key_id:
+            raise LogKeyError(f"log key {key.id} is already the store's key: nothing to "
+                              "replace")
+        key = key or create_key_file(key_path(built.settings))
+        head = built.desk.recorder.max_notification_id() or 0
+        new = replace_key(conn, key, head, record)
+        if new is None:
+            raise LogKeyError("the store's key record changed meanwhile: look again "
+                              "(`supportlog log-key show`)")
+    before = (f"; MACs up to there were written under key {record.key_id} (epoch "
+              f"{record.epoch}) and are no longer checked" if record else "")
+    click.echo(f"log key {new.key_id} (epoch {new.epoch}) seals every event after "
+               f"position {new.sealed_after}{before}")
 
 
 # --- schema -----------------------------------------------------------------------------

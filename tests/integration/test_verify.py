@@ -11,6 +11,7 @@ from uuid import UUID
 
 import orjson
 import psycopg
+import pytest
 from click.testing import CliRunner
 
 from domain.desk import SupportDesk
@@ -20,7 +21,8 @@ from replay.verify import verify_store
 from replay.verify_topic import read_topic
 from supportlog.bootstrap import bootstrap, desk_env
 from supportlog.cli import main
-from supportlog.workload import START
+from supportlog.log_key import LogKeyError
+from supportlog.workload import START, Workload
 from tests.crash.relay_process import fill_store
 
 EVENTS_TABLE = "supportdesk_events"
@@ -36,12 +38,16 @@ def relayed_system(settings, *, seed: int = 1, customers: int = 6, days: int = 2
     return system
 
 
-def run_verify(settings, *args: str, **env: str):
+def run_cli(settings, *args: str, **env: str):
     env = {"DATABASE_URL": settings.database_url,
            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
            "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_PARTITIONS": str(settings.partitions),
            "SUPPORTLOG_HOME": str(settings.home), "SUPPORTLOG_LOG_KEY": "", **env}
-    return CliRunner().invoke(main, ["verify", *args], env=env)
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def run_verify(settings, *args: str, **env: str):
+    return run_cli(settings, "verify", *args, **env)
 
 
 def stored_rows(conn: psycopg.Connection) -> list[tuple[int, str, int, int, bytes]]:
@@ -216,5 +222,62 @@ def test_r_aud_3_events_written_before_macs_are_counted_unless_macs_are_required
         assert (problem.position, problem.kind) == (position, "altered")
         assert f"it has no MAC, but every event after position {old} got one" in \
             problem.reason
+    finally:
+        system.close()
+
+
+def test_r_aud_3_a_lost_key_is_replaced_deliberately_and_older_macs_count_unchecked(
+        settings):
+    system = relayed_system(settings, seed=20, customers=2)
+    old_id, old_head = system.log_key.id, system.desk.recorder.max_notification_id()
+    system.close()
+    (settings.home / "log.key").unlink()
+    shown = run_cli(settings, "log-key", "show")
+    assert shown.exit_code == 1 and "this process: no usable log key" in shown.output
+    assert f"the store:    log key {old_id}, epoch 1" in shown.output
+    assert run_cli(settings, "log-key", "new").exit_code == 2  # not without --yes
+    result = run_cli(settings, "log-key", "new", "--yes")
+    assert result.exit_code == 0, result.output
+    assert f"seals every event after position {old_head}; MACs up to there were written " \
+        f"under key {old_id} (epoch 1) and are no longer checked" in result.output
+    system = bootstrap(settings)
+    try:
+        assert system.log_key.id != old_id
+        fill_store(system, seed=21, customers=1, days=1, prefix="after-")
+        system.relay(batch_size=25).pump()
+        conn = system.connect()
+        report = verify_store(system.desk, conn, key=system.log_key)
+        assert report.ok and report.macs_unchecked == old_head
+        assert report.macs_checked == report.events - old_head > 0
+        numbered = [r for r in stored_rows(conn)
+                    if r[2] < r[3] and re.search(rb'":\d+[,}]', bytes(r[4]))]
+        new = next(r for r in numbered if r[0] > old_head)
+        old = next(r for r in reversed(numbered) if r[0] <= old_head)
+        for row in (old, new):
+            flip_a_digit(conn, row[0], bytes(row[4]))
+        report = verify_store(system.desk, conn, key=system.log_key)
+        # the old one's MAC is not checked any more, but its successor's link shows it
+        assert [(p.position, p.kind) for p in report.problems] == [
+            (old[0], "altered"), (new[0], "altered")]
+        assert "MAC does not match" in report.problems[1].reason
+        assert "no longer matches the hash" in report.problems[0].reason
+    finally:
+        system.close()
+
+
+def test_r_aud_3_a_removed_key_record_stops_writers_and_is_a_finding(settings):
+    system = relayed_system(settings, seed=22, customers=2)
+    system.connect().execute("DELETE FROM log_key")
+    system.close()
+    system = bootstrap(settings)
+    try:
+        step = Workload(23, 1, 1, prefix="x-").build()[0]
+        with pytest.raises(LogKeyError, match="the store's key record is missing"):
+            system.desk.execute(step.do, step.args, step.at)
+        report = verify_store(system.desk, system.connect(), key=system.log_key)
+        assert [(p.position, p.event_id, p.kind) for p in report.problems] == [
+            (0, None, "record")]
+        assert "the store's key record is missing, though" in report.first.reason
+        assert run_verify(settings).exit_code == 1
     finally:
         system.close()
