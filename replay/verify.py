@@ -58,7 +58,8 @@ class BrokenLink:
     kind: str = "altered"
 
     def __str__(self) -> str:
-        return f"position {self.position}, event {self.event_id or '-'}: {self.reason}"
+        return (f"position {self.position}, event {self.event_id or '-'}: {self.kind}: "
+                f"{self.reason}")
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,8 @@ class _Walk:
         self.earlier_keys = record is not None and record.epoch > 1
         if record is not None and key is not None and not record.signed_by(key):
             self.problem(0, None, "record", "the store's key record does not match its "
-                         "MAC: altered (the position after which every event carries a "
-                         "MAC cannot be trusted)")
+                         "MAC (the position after which every event carries a MAC cannot "
+                         "be trusted)")
         self.record = RelayRecord(
             read_links(conn), key, self.problem, self.sealed_after,
             self.sealed_after if self.earlier_keys else None) if key is not None else None
@@ -191,15 +192,15 @@ class _Walk:
         recorded = recorded_as(entry, ident, event_hash) if entry is not None else None
         if spanned and entry is None:
             self.problem(n.id, ident, "inserted", "the relay read no event at this "
-                         "position, and the store holds one now: inserted afterwards")
+                         "position, and the store holds one now")
         elif recorded is not None:
             if recorded.event_id != ident:
-                evidence.append(f"the relay read event {recorded.event_id} here, and the "
-                                f"store now holds event {ident}: replaced")
+                evidence.append(f"the relay read event {recorded.event_id} here; the store "
+                                f"holds event {ident} in its place")
             elif recorded.hash != event_hash:
                 evidence.append("the relay read it here with another hash")
         if evidence:
-            self.problem(n.id, ident, "altered", "; ".join(evidence) + ": altered")
+            self.problem(n.id, ident, "altered", "; ".join(evidence))
         self.check_link(n, ident, event_hash, prev_hash, altered=bool(evidence))
         self.chain = self.chain.extend(n.id, event_hash or hashlib.sha256(n.state).hexdigest())
         self.report.events += 1
@@ -234,7 +235,7 @@ class _Walk:
     def removed(self, gone: Recorded) -> None:
         self.removed_ids[gone.event_id] = gone.position
         self.problem(gone.position, gone.event_id, "removed", "the relay read this event "
-                     "at this position, and the store no longer holds it: removed")
+                     "at this position, and the store no longer holds it")
 
     def check_link(self, n: Notification, ident: str, event_hash: str | None,
                    prev_hash: str | None, altered: bool) -> None:
@@ -243,8 +244,8 @@ class _Walk:
         expected_version = head.version + 1 if head else 1
         if version < expected_version:
             self.problem(n.id, ident, "inserted",
-                         f"is version {version} of aggregate {aggregate}, which already "
-                         f"reached version {expected_version - 1}: inserted or moved")
+                         f"it is version {version} of aggregate {aggregate}, which already "
+                         f"reached version {expected_version - 1} (inserted, or moved)")
         elif version > expected_version:
             self.missing.append(MissingVersions(aggregate, expected_version, version - 1,
                                                 head.position if head else 0, n.id))
@@ -253,12 +254,12 @@ class _Walk:
         elif head is not None and head.hash is not None and not head.altered \
                 and prev_hash != head.hash:
             self.problem(head.position, head.event_id, "altered",
-                         f"no longer matches the hash that the next version of its "
-                         f"aggregate (position {n.id}) recorded: altered")
+                         f"it no longer matches the hash the next version of its aggregate "
+                         f"(position {n.id}) links to")
         elif head is None and prev_hash != GENESIS:
             self.problem(n.id, ident, "altered",
-                         "is the first version of its aggregate but links to an earlier "
-                         "event: altered")
+                         "it is the first version of its aggregate but links to an "
+                         "earlier event")
         self.heads[aggregate] = _Head(version, event_hash, n.id, ident, altered)
 
     def compare_checkpoints(self, before: int | None) -> None:
@@ -279,10 +280,10 @@ class _Walk:
         if entry is None:
             if position <= self.published_to:
                 self.problem(position, ident, "removed",
-                             "was relayed but is not on the topic")
+                             "it was relayed but is not on the topic")
         elif event_hash is not None and event_hash not in entry.hashes:
             self.problem(position, ident, "altered",
-                         "is on the topic with a different hash: altered in the store")
+                         "the topic holds it with another hash")
 
     def finish(self) -> VerifyReport:
         if self.record is not None:
@@ -299,13 +300,13 @@ class _Walk:
         sealed = self.report.macs_checked + self.report.macs_unchecked
         if self.key_record is None and sealed:
             self.problem(0, None, "record", f"the store's key record is missing, though "
-                         f"{sealed} events carry a MAC: removed (every event may now "
-                         "lack one unseen)")
+                         f"{sealed} events carry a MAC (without it, a MAC removed from an "
+                         "event goes unseen)")
         for missing in self.missing:
             self.place(missing)
         for ident, entry in (self.published or {}).items():
             self.problem(entry.position, ident, "removed",
-                         "is on the topic but not in the store: removed from the store")
+                         "the topic holds it, the store no longer does")
         self.judge_stretches()
         self.report.aggregates = len(self.heads)
         self.report.vacant = self.vacancies.count

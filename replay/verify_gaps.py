@@ -99,10 +99,10 @@ def placed(missing: MissingVersions, removed_ids: dict[str, int], vacant: list[i
             unplaced.append((version, ident))
     between = f"between positions {missing.before} and {missing.after}"
     for i, (version, ident) in enumerate(unplaced):
-        what = f"version {version} of aggregate {missing.aggregate} is missing: removed"
+        what = f"version {version} of aggregate {missing.aggregate} is missing"
         if len(vacant) == len(unplaced):
-            found.append((vacant[i], ident, f"{what} (from the store's only vacant "
-                          f"position(s) {between}, where its neighbours stand)"))
+            found.append((vacant[i], ident, f"{what}; it stood here, at the only vacant "
+                          f"position(s) {between}, where its neighbours stand"))
         else:
             where = (f"at one of the vacant positions {listed(vacant)}" if vacant
                      else "where no position is vacant any more")

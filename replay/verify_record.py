@@ -87,24 +87,24 @@ class RelayRecord:
                 self._report(self._sealed_after + 1, None, "record",
                              f"the relay's record of positions {self._sealed_after + 1} "
                              f"to {row.after} is missing (it records every event after "
-                             f"position {self._sealed_after}, when the key was first "
-                             "used): removed")
+                             f"position {self._sealed_after}, when the key was "
+                             "recorded)")
             elif previous is not None and row.after > previous:
                 self._report(previous + 1, None, "record",
                              f"the relay's record of positions {previous + 1} to "
-                             f"{row.after} is missing: removed")
+                             f"{row.after} is missing")
             if not row.signed_by(self._key):
                 if self._earlier_key_until is not None \
                         and row.last <= self._earlier_key_until:
                     continue  # an earlier key's row: it cannot be checked, nor trusted
                 self._report(row.after + 1, None, "record",
                              f"the relay's record of positions {row.after + 1} to "
-                             f"{row.last} does not match its MAC: altered")
+                             f"{row.last} does not match its MAC")
                 continue
             if previous is not None and row.after < previous:
                 self._report(row.after + 1, None, "record",
                              f"the relay's record of positions {row.after + 1} to "
-                             f"{row.last} overlaps the one before: inserted")
+                             f"{row.last} overlaps the one before")
                 continue
             self._row = row
             self._entries = deque(unpack_links(row.links))

@@ -153,9 +153,9 @@ def _print_report(report: VerifyReport, topic: TopicContents | None,
     if report.ok:
         click.echo("intact: nothing altered, removed or inserted")
         return
-    click.echo(f"{len(report.problems)} finding(s), first broken link: {report.first}")
+    click.echo(f"{len(report.problems)} finding(s):")
     for problem in report.problems:
-        click.echo(f"  {problem.kind}: {problem}")
+        click.echo(f"  {problem}")
 
 
 # --- log key ----------------------------------------------------------------------------

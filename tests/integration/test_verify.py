@@ -113,8 +113,8 @@ def test_r_aud_3_one_altered_byte_in_the_middle_of_a_stream_is_the_first_broken_
             (position, ident(aggregate, version), "altered")]
         result = run_verify(settings)
         assert result.exit_code == 1
-        assert f"1 finding(s), first broken link: position {position}, event " \
-            f"{ident(aggregate, version)}" in result.output
+        assert f"1 finding(s):\n  position {position}, event {ident(aggregate, version)}: " \
+            "altered: its MAC does not match its content" in result.output
         result = run_verify(settings, "--json")
         assert result.exit_code == 1
         answer = orjson.loads(result.output)
@@ -152,7 +152,7 @@ def test_r_aud_3_the_topic_witnesses_a_deleted_last_event_of_a_stream_too(settin
         assert [(p.position, p.event_id, p.kind) for p in report.problems] == [
             (position, ident(aggregate, version), "removed")]
         assert "the relay read this event" in report.first.reason
-        assert "is on the topic but not in the store" in report.first.reason
+        assert "the topic holds it, the store no longer does" in report.first.reason
     finally:
         system.close()
 
@@ -167,8 +167,8 @@ def test_r_aud_3_verify_kafka_finds_a_relayed_event_missing_from_the_topic(setti
                      (before + 1, settings.topic))  # claims one more than it published
         result = run_verify(settings, "--kafka")
         assert result.exit_code == 1
-        assert f"first broken link: position {before + 1}" in result.output
-        assert "was relayed but is not on the topic" in result.output
+        assert f"  position {before + 1}, event " in result.output
+        assert "removed: it was relayed but is not on the topic" in result.output
     finally:
         system.close()
 

@@ -204,7 +204,7 @@ def test_r_aud_3_an_unrelayed_event_removed_mid_stream_is_named_at_its_position(
         delete(conn, position)
         report = report_of(system)
         assert findings(report) == [(position, ident(aggregate, version), "removed")]
-        assert "only vacant position" in report.first.reason
+        assert "it stood here, at the only vacant position" in report.first.reason
     finally:
         system.close()
 
