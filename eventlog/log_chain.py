@@ -163,14 +163,22 @@ class LinksRecord:
         return LogKey.same(key.links_mac(self.after, self.last, self.links), self.mac)
 
 
-def read_links(conn: psycopg.Connection, batch: int = 200) -> Iterator[LinksRecord]:
-    """Yields every row of the relay's record in position order, `batch` rows a query
-    (a row is up to 2,000 events, 112 KB)."""
+def links_end(conn: psycopg.Connection) -> int:
+    """Returns the last position the relay's record reaches (0: it has no row)."""
+    row = conn.execute("SELECT coalesce(max(last), 0) FROM log_chain_links").fetchone()
+    conn.commit()
+    return int(row[0])
+
+
+def read_links(conn: psycopg.Connection, upto: int, batch: int = 200
+               ) -> Iterator[LinksRecord]:
+    """Yields every row of the relay's record that ends at or before position `upto`, in
+    position order, `batch` rows a query (a row is up to 2,000 events, 112 KB)."""
     after = -1
     while True:
         rows = conn.execute(
             "SELECT after, last, links, mac FROM log_chain_links WHERE after > %s "
-            "ORDER BY after LIMIT %s", (after, batch)).fetchall()
+            "AND last <= %s ORDER BY after LIMIT %s", (after, upto, batch)).fetchall()
         conn.commit()
         if not rows:
             return

@@ -9,9 +9,10 @@ store's key record. Each use MACs its own prefix, so no MAC can stand in for ano
 The key is kept outside the database (a file under `SUPPORTLOG_HOME` or
 `SUPPORTLOG_LOG_KEY`, loaded by the composition root); this module only computes with
 it. The store keeps the key's id (a MAC of a fixed text, so it reveals nothing of the
-key) and the position from which every event must be sealed (`log_key` table), so a
-process with another key is refused before it writes (`supportlog.log_key`) and
-`verify` can tell a missing seal from an old event.
+key), the position after which every event must carry a MAC under it, and the key's
+epoch (how many keys the store has had: a lost key is replaced, never recovered), in
+the `log_key` table; so a process with another key may not write
+(`supportlog.log_key`) and `verify` can tell a removed MAC from an old event.
 """
 
 from __future__ import annotations

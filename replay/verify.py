@@ -39,7 +39,7 @@ from eventsourcing.persistence import Notification
 from domain.chain import GENESIS
 from domain.desk import SupportDesk
 from eventlog.envelope import event_id_text
-from eventlog.log_chain import START, ChainState, read_checkpoints, read_links
+from eventlog.log_chain import START, ChainState, links_end, read_checkpoints, read_links
 from eventlog.log_key import LogKey, read_key_record
 from replay.verify_gaps import MissingVersions, Vacancies, placed, stretch_finding
 from replay.verify_record import Entry, Recorded, RelayRecord, recorded_as
@@ -128,6 +128,10 @@ class _Walk:
                  published: dict[str, Published] | None, published_to: int,
                  require_macs: bool):
         checkpoints = read_checkpoints(conn)
+        # The relay's record as far as it reached when the walk began, read after the
+        # checkpoints (both move in one transaction): rows added while the store is
+        # walked describe events the walk may not reach, and are left out.
+        recorded_to = links_end(conn)
         self.report = VerifyReport(checkpoints=len(checkpoints),
                                    chained_to=checkpoints[-1].position if checkpoints else 0,
                                    key_id=key.id if key else None)
@@ -143,7 +147,7 @@ class _Walk:
                          "MAC (the position after which every event carries a MAC cannot "
                          "be trusted)")
         self.record = RelayRecord(
-            read_links(conn), key, self.problem, self.sealed_after,
+            read_links(conn, recorded_to), key, self.problem, self.sealed_after,
             self.sealed_after if self.earlier_keys else None) if key is not None else None
         self.removed_ids: dict[str, int] = {}
         self.pending = list(reversed(checkpoints))

@@ -55,7 +55,7 @@ class RelayRecord:
         self._report = report
         self._row: LinksRecord | None = None
         self._entries: deque[Entry] = deque()
-        self._last = None  # the end of the last row read, trusted or not
+        self._last: int | None = None  # the end of the last row read, trusted or not
         #: (after, last) of every trusted row read so far, in order.
         self.covered: list[tuple[int, int]] = []
         self._sealed_after = sealed_after
