@@ -9,7 +9,8 @@ position is still stored only once all of its records are acknowledged, in order
 Every record is keyed by customer (architecture decision 4). In the same transaction as
 the position it records the next offset it produced to in each partition (so a reader
 can tell when a consumer has caught up without asking the broker for end offsets) and
-extends the log-wide hash chain (R-AUD-3, `eventlog.log_chain`).
+extends the log-wide hash chain (R-AUD-3, `eventlog.log_chain`), with the log key also
+its keyed record of each event's position, id and hash.
 
 It can be moved back (`rewind_to`, `supportlog relay --from`), and when it starts to run
 it refills a topic that lost what it had published (a restarted embedded broker, a
@@ -32,15 +33,17 @@ from kafka.errors import KafkaError
 from consumers.faults import NO_FAULTS, FaultSwitch
 from domain.desk import SupportDesk
 from domain.errors import InvalidArgumentError
-from eventlog.envelope import Envelope
+from eventlog.envelope import Envelope, event_id_text
 from eventlog.kafka_config import BrokerUnavailableError
 from eventlog.log_chain import (
     CHECKPOINT_EVERY,
     ChainState,
+    Link,
     chain_over,
     read_head,
     write_chain,
 )
+from eventlog.log_key import LogKey
 from eventlog.topic_reader import high_water_marks
 
 log = logging.getLogger(__name__)
@@ -60,15 +63,15 @@ _UPSERT_POSITION = (
 @dataclass
 class _Batch:
     """A batch of sent records, not yet confirmed: the position it was read after, its
-    notification ids, the send futures and the (position, event hash) links for the
-    log-wide chain."""
+    notification ids, the send futures and the (position, event hash, event id) links
+    for the log-wide chain."""
 
     after: int
     first: int
     last: int
     count: int
     futures: list = field(default_factory=list)
-    links: list[tuple[int, str]] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -87,7 +90,9 @@ class Relay:
 
     def __init__(self, desk: SupportDesk, conn: psycopg.Connection, producer: KafkaProducer,
                  topic: str, batch_size: int = 2000, faults: FaultSwitch = NO_FAULTS,
-                 checkpoint_every: int = CHECKPOINT_EVERY):
+                 checkpoint_every: int = CHECKPOINT_EVERY, key: LogKey | None = None):
+        """With `key` (the composition root's log key) the relay keeps its keyed record
+        of what it chained (`eventlog.log_chain`); without, only the chain."""
         self.desk = desk
         self.conn = conn
         self.producer = producer
@@ -95,6 +100,7 @@ class Relay:
         self.batch_size = batch_size
         self.faults = faults
         self.checkpoint_every = checkpoint_every
+        self.key = key
 
     # --- positions --------------------------------------------------------------------
 
@@ -250,7 +256,7 @@ class Relay:
         for notification in notifications:
             envelope = Envelope.from_event(self.desk.mapper.to_domain_event(notification),
                                            notification.id)
-            batch.links.append((notification.id, envelope.hash))
+            batch.links.append((notification.id, envelope.hash, envelope.id))
             records.append((envelope.key(), envelope.encode(), envelope.headers()))
         send, topic = self.producer.send, self.topic
         try:
@@ -291,7 +297,7 @@ class Relay:
                 "EXCLUDED.next_offset)",
                 [(self.topic, p, o) for p, o in next_offsets.items()],
             )
-            write_chain(cur, chain, after, self.checkpoint_every)
+            write_chain(cur, chain, after, self.checkpoint_every, batch.links, self.key)
         self.faults.reached("relay.after_commit")
         log.info("batch published", extra={
             "topic": self.topic, "events": batch.count, "first_position": batch.first,
@@ -312,10 +318,11 @@ class Relay:
                 chain.position, self.batch_size, stop=upto, inclusive_of_start=False)
             if not page:
                 break
-            after = chain_over(chain, ((n.id, self.desk.mapper.to_domain_event(n).hash)
-                                       for n in page))
+            links = [(n.id, self.desk.mapper.to_domain_event(n).hash,
+                      event_id_text(n.originator_id, n.originator_version)) for n in page]
+            after = chain_over(chain, links)
             with self.conn.transaction(), self.conn.cursor() as cur:
-                write_chain(cur, chain, after, self.checkpoint_every)
+                write_chain(cur, chain, after, self.checkpoint_every, links, self.key)
             chain = after
         return chain
 

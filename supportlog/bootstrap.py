@@ -1,8 +1,11 @@
 """The composition root: builds every component from `Settings`, and nothing else does.
 
 It resolves where the servers are (the configured ones, or the embedded pair, started
-when not running), applies the schema migrations, creates the topic explicitly, and
-hands out the desk, the relay, the projector, the scheduler and the dead-letter sink.
+when not running), applies the schema migrations, creates the topic explicitly, loads
+the log key (or creates it on first use) and checks it is the store's
+(`supportlog.log_key`), and hands out the desk (sealing every event with that key), the
+relay, the projector, the scheduler and the dead-letter sink. Without the store's key
+the system only reads: the desk and the relay refuse to write, saying why.
 Every entry point asks it: the CLI, status, the scenario runner, the demo, the bench and
 replay's isolated stores (`isolated_system`); tests call the same functions with their
 own settings, so what they exercise is what production runs.
@@ -37,8 +40,10 @@ from domain.due_timers import TimerFiring
 from domain.errors import SupportlogError
 from domain.policy.profile import PolicyProfile
 from eventlog.kafka_config import ensure_topic, make_consumer, make_producer
+from eventlog.log_key import LogKey
 from projections.migrate import migrate, schema_lock
 from projections.timers import TimersTable
+from supportlog.log_key import KeySlot, LogKeyError, settle_key
 from supportlog.scheduler import Scheduler
 from supportlog.settings import Settings
 
@@ -90,12 +95,14 @@ def jittered_backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** attempt)))
 
 
-def make_desk(settings: Settings, database_url: str,
+def make_desk(settings: Settings, database_url: str, seal: KeySlot,
               profile_override: Callable[[str], PolicyProfile | None] | None = None
               ) -> SupportDesk:
-    """Returns a desk on the store at `database_url`, with the root's backoff."""
+    """Returns a desk on the store at `database_url`, with the root's backoff, sealing
+    every event with the key `seal` holds (or refusing to write while it holds none)."""
     return SupportDesk(env=desk_env(database_url), retry_pause=jittered_backoff,
-                       cache_size=settings.desk_cache, profile_override=profile_override)
+                       cache_size=settings.desk_cache, profile_override=profile_override,
+                       signer=seal)
 
 
 @dataclass
@@ -107,7 +114,22 @@ class System:
     kafka_bootstrap: str
     desk: SupportDesk
     faults: FaultSwitch
+    #: The desk's signer, holding the store's log key (`supportlog.log_key`).
+    seal: KeySlot = field(default_factory=lambda: KeySlot("this system only reads"))
     _closers: list[Any] = field(default_factory=list)
+
+    @property
+    def log_key(self) -> LogKey | None:
+        """The store's log key, for verifying (None: this system has none that is the
+        store's; `seal.problem` says why)."""
+        return self.seal.key
+
+    def require_key(self) -> LogKey:
+        """Returns the log key to write with; raises LogKeyError, saying why, when this
+        system may not write."""
+        if self.seal.key is None or self.seal.problem is not None:
+            raise LogKeyError(self.seal.problem or "no log key")
+        return self.seal.key
 
     def connect(self) -> psycopg.Connection:
         """Returns a new autocommit connection; the caller opens transactions."""
@@ -122,15 +144,16 @@ class System:
                   ) -> SupportDesk:
         """Returns another desk on this store that decides under `profile_override`
         where it names a profile (the what-if replay); the caller closes it."""
-        return make_desk(self.settings, self.database_url, profile_override)
+        return make_desk(self.settings, self.database_url, self.seal, profile_override)
 
     def relay(self, batch_size: int = 2000, source: System | None = None) -> Relay:
         """Returns a relay with its own connection and producer, publishing this
         system's store (or `source`'s: the bench relays one store into another topic)."""
+        key = self.require_key()  # its keyed record must go on: no key, no relay
         producer = make_producer(self.kafka_bootstrap)
         self._closers.append(producer)
         return Relay((source or self).desk, self.connect(), producer, self.settings.topic,
-                     batch_size=batch_size, faults=self.faults)
+                     batch_size=batch_size, faults=self.faults, key=key)
 
     def projector(self, group_id: str | None = None, *, join_group: bool = False,
                   dead_letters: bool = False, client_id: str | None = None,
@@ -216,33 +239,45 @@ def resolve_servers(settings: Settings) -> Settings:
 
 
 def bootstrap(settings: Settings, *, prepare: bool = True) -> System:
-    """Builds the system for `settings`: servers, schema, topic, desk.
+    """Builds the system for `settings`: servers, schema, topic, log key, desk.
 
     With `prepare` False nothing is started, migrated or created: the servers must be
-    given and the schema in place (`status`, which only reads, and worker children)."""
+    given and the schema in place (`status`, which only reads, and worker children); the
+    log key is not read either, so that system cannot write events."""
     if prepare:
         settings = resolve_servers(settings)
     if not (settings.database_url and settings.kafka_bootstrap):
         raise ValueError("bootstrap(prepare=False) needs both servers' addresses")
     if not prepare:
+        seal = KeySlot("this system was built read-only, without the log key")
         return System(settings, settings.database_url, settings.kafka_bootstrap,
-                      make_desk(settings, settings.database_url), FaultSwitch(settings.fault))
+                      make_desk(settings, settings.database_url, seal),
+                      FaultSwitch(settings.fault), seal)
+    seal = KeySlot()
     try:
         with psycopg.connect(settings.database_url, autocommit=True,
                              connect_timeout=10) as conn:
             migrate(conn)
             with schema_lock(conn):  # the desk creates the event store's tables
-                desk = make_desk(settings, settings.database_url)
+                desk = make_desk(settings, settings.database_url, seal)
+            try:
+                ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
+                seal.settle(settle_key(settings, conn, lambda: _newest(desk)))
+            except BaseException:
+                desk.close()
+                raise
     except psycopg.OperationalError as e:
         raise DatabaseUnavailableError(
             f"PostgreSQL does not answer at {settings.database_url}: {e}") from e
-    try:
-        ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
-    except BaseException:
-        desk.close()
-        raise
     return System(settings, settings.database_url, settings.kafka_bootstrap, desk,
-                  FaultSwitch(settings.fault))
+                  FaultSwitch(settings.fault), seal)
+
+
+def _newest(desk: SupportDesk) -> tuple[int, bool]:
+    """The store's head and whether the event there carries a MAC."""
+    head = desk.recorder.max_notification_id() or 0
+    found = desk.recorder.select_notifications(head, 1) if head else []
+    return head, bool(found) and desk.mapper.decode_sealed(found[0])[1] is not None
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 #: Every environment variable the program reads, with its meaning. The README and the
@@ -24,6 +24,8 @@ ENVIRONMENT: dict[str, str] = {
     "SUPPORTLOG_DESK_CACHE": "aggregates each desk thread keeps between commands "
                              "(default 10000; 0: off)",
     "SUPPORTLOG_FAULT": "crash-test switch: a named fault point where the process kills itself",
+    "SUPPORTLOG_LOG_KEY": "the log key that seals every event (64 hex digits or base64 of 32 "
+                          "bytes); unset: SUPPORTLOG_HOME/log.key, created on first use",
 }
 
 
@@ -44,6 +46,9 @@ class Settings:
     fault: str | None = None
     #: Aggregates each desk thread caches between commands (`domain.cache`); 0: none.
     desk_cache: int = 10_000
+    #: The log key as written in SUPPORTLOG_LOG_KEY (`supportlog.log_key`); None: the key
+    #: file. Never shown: a secret must not reach a log line or a traceback's repr.
+    log_key: str | None = field(default=None, repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -75,6 +80,7 @@ class Settings:
             partitions=partitions,
             group_id=env.get("SUPPORTLOG_GROUP") or "supportlog-projector",
             fault=env.get("SUPPORTLOG_FAULT") or None,
+            log_key=env.get("SUPPORTLOG_LOG_KEY") or None,
         )
 
 

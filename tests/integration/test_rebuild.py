@@ -35,7 +35,8 @@ def cli_env(settings) -> dict[str, str]:
     return {"DATABASE_URL": settings.database_url,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
             "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
-            "SUPPORTLOG_PARTITIONS": str(settings.partitions)}
+            "SUPPORTLOG_PARTITIONS": str(settings.partitions),
+            "SUPPORTLOG_HOME": str(settings.home)}
 
 
 @pytest.mark.parametrize("name", [p.name for p in FILES], ids=[p.stem for p in FILES])

@@ -163,7 +163,8 @@ def test_whatif_on_the_command_line(settings):
     try:
         env = {"DATABASE_URL": settings.database_url,
                "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-               "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id}
+               "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
+               "SUPPORTLOG_HOME": str(settings.home)}
         args = ["whatif", "--profile", "cart-power", "--set", "credits.unit_minutes=10"]
         text = CliRunner().invoke(main, args, env=env)
         as_json = CliRunner().invoke(main, [*args, "--json"], env=env)
