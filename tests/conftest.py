@@ -55,6 +55,16 @@ def settings(servers: tuple[str, str], tmp_path: Path) -> Iterator[Settings]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The environment that points a `supportlog` process at the test's servers, database,
+    topic, group and home (where the store's log key lives)."""
+    return {"DATABASE_URL": settings.database_url or "",
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
+            "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
+            "SUPPORTLOG_PARTITIONS": str(settings.partitions),
+            "SUPPORTLOG_HOME": str(settings.home)}
+
+
 def wait_for(condition: Callable[[], object], timeout_s: float = 30.0,
              what: str = "condition") -> object:
     """Returns the first truthy value of `condition()`; fails the test after the deadline."""

@@ -55,7 +55,7 @@ from supportlog.cli import main
 from supportlog.scenario import ScenarioRunner
 from supportlog.settings import Settings
 from supportlog.status import collect, render
-from tests.conftest import wait_for
+from tests.conftest import cli_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPPORTLOG = ROOT / ".venv" / "bin" / "supportlog"
@@ -247,13 +247,6 @@ def produced_offsets(conn: psycopg.Connection, topic: str) -> dict[int, int]:
                              "WHERE topic = %s", (topic,)).fetchall())
 
 
-def cli_env(settings: Settings) -> dict[str, str]:
-    """The environment that points the CLI at the test's database and topic."""
-    return {"DATABASE_URL": settings.database_url or "",
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
-            "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
-            "SUPPORTLOG_PARTITIONS": str(settings.partitions),
-            "SUPPORTLOG_HOME": str(settings.home)}
 
 
 # --- fold coverage -------------------------------------------------------------------
