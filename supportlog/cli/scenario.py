@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from supportlog.cli.shared import EXIT_CHECK_FAILED, settings
+from supportlog.cli.shared import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, settings
 
 
 def register(main: click.Group) -> None:
@@ -40,19 +40,21 @@ def scenario() -> None:
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per run.")
 def scenario_run(files: tuple[Path, ...], as_json: bool) -> None:
-    """Play FILES through the whole pipeline; exit 0 only if every check holds."""
+    """Play FILES through the whole pipeline; exit 0 only if every check holds, 1 if a
+    check failed, 2 if a file could not be read as JSON (the others are still played)."""
     from supportlog.bootstrap import isolated_system
-    from supportlog.scenario import Report, ScenarioRunner, StepError, load_scenario
+    from supportlog.scenario import ScenarioFileError, ScenarioRunner, load_scenario
 
-    failed = False
+    failed = bad_input = False
     for path in files:
         try:
             data = load_scenario(path)
-        except StepError as e:
-            report = Report(0, 1, [str(e)])
-        else:
-            with isolated_system(settings()) as system:
-                report = ScenarioRunner(system).run(data, base_dir=path.parent)
+        except ScenarioFileError as e:
+            click.echo(f"error: {e.code}: {e.message}", err=True)
+            bad_input = True
+            continue
+        with isolated_system(settings()) as system:
+            report = ScenarioRunner(system).run(data, base_dir=path.parent)
         failed = failed or report.failed > 0
         if as_json:
             click.echo(json.dumps(report.to_dict()))
@@ -60,4 +62,4 @@ def scenario_run(files: tuple[Path, ...], as_json: bool) -> None:
             click.echo(f"{path}: {report.passed} passed, {report.failed} failed")
             for failure in report.failures:
                 click.echo(f"  {failure}")
-    sys.exit(EXIT_CHECK_FAILED if failed else 0)
+    sys.exit(EXIT_BAD_INPUT if bad_input else EXIT_CHECK_FAILED if failed else 0)
