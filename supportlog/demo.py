@@ -1,10 +1,15 @@
 """`supportlog demo`: a generated month of five desks through the real pipeline, then a
 report of what was stored, published and projected, with things to try next.
 
-The activity is deterministic from the seed and played with a simulated clock: commands
-run in time order, and before each simulated hour the due timers fire (SLA breaches,
-auto-close, rollovers, expiries). Running the demo again adds a new run with its own
-ids next to the earlier ones; `--fresh` starts the embedded servers from empty.
+The month is the `days` that end at `end` (the CLI gives now, or a pinned `--end`), so
+what a newcomer opens next is live: tickets still in the queue with due times ahead,
+bans still running, and a later `run` fires only the timers that are really due. The
+activity is deterministic from the seed and `end`, played with a simulated clock:
+commands run in time order, before each simulated hour the due timers fire (SLA
+breaches, auto-close, rollovers, expiries), and at the end every timer due by `end`
+has fired, so the state is the one at `end`. Steps the workload has after `end` (the
+rest of a conversation) are not played. Running the demo again adds a new run with its
+own ids next to the earlier ones; `--fresh` starts the embedded servers from empty.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import click
 from rich.console import Console
@@ -24,7 +30,7 @@ from domain.policy.profile import PROFILE_IDS, builtin_profile
 from supportlog.bootstrap import System, bootstrap, embedded_infra
 from supportlog.pipeline import Pipeline
 from supportlog.settings import Settings
-from supportlog.workload import START, Workload, iter_hours
+from supportlog.workload import Workload, iter_hours
 
 
 @dataclass
@@ -45,13 +51,16 @@ def next_prefix(system: System) -> str:
     return f"r{run}-"
 
 
-def play(system: System, *, seed: int, customers: int, days: int,
+def play(system: System, *, seed: int, customers: int, days: int, end: datetime,
          progress: Progress | None = None) -> DemoResult:
-    """Plays the generated activity through `system`'s pipeline."""
+    """Plays the activity of the `days` that end at `end` through `system`'s pipeline
+    and fires every timer due by `end`: the state left is the one at `end`."""
+    start = end - timedelta(days=days)
     for profile_id in PROFILE_IDS:
-        system.desk.adopt(builtin_profile(profile_id), START)
+        system.desk.adopt(builtin_profile(profile_id), start)
     result = DemoResult(next_prefix(system))
-    steps = Workload(seed, customers, days, prefix=result.prefix).build()
+    steps = Workload(seed, customers, days, prefix=result.prefix, start=start).build(
+        until=end)
     pipeline = Pipeline(system)
     scheduler = system.scheduler(sync=pipeline.sync)
     task = progress.add_task("playing commands", total=len(steps)) if progress else None
@@ -65,7 +74,7 @@ def play(system: System, *, seed: int, customers: int, days: int,
                 result.rejected[e.code] += 1
         if progress:
             progress.advance(task, len(bucket))
-    result.timers_fired += scheduler.fire_due(steps[-1].at)
+    result.timers_fired += scheduler.fire_due(end)
     pipeline.sync()
     return result
 
@@ -126,7 +135,7 @@ def report(system: System, result: DemoResult, console: Console) -> None:
     console.print("  ./sl scenario run tests/scenarios/cart-power-credits.json")
 
 
-def run_demo(settings: Settings, *, seed: int, customers: int, days: int,
+def run_demo(settings: Settings, *, seed: int, customers: int, days: int, end: datetime,
              fresh: bool) -> None:
     """Plays the demo on the deployment of `settings` and prints the report."""
     console = Console()
@@ -138,7 +147,7 @@ def run_demo(settings: Settings, *, seed: int, customers: int, days: int,
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
-            result = play(system, seed=seed, customers=customers, days=days,
+            result = play(system, seed=seed, customers=customers, days=days, end=end,
                           progress=progress)
         report(system, result, console)
     finally:

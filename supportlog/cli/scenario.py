@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -18,16 +19,45 @@ def register(main: click.Group) -> None:
     main.add_command(scenario)
 
 
+def demo_end(value: str | None, now: datetime) -> datetime:
+    """Returns the instant the demo's days end: `now` to the minute, or `--end` (a date
+    means its midnight UTC; an instant needs its offset). The clock is read here, at the
+    command line, never by the demo or its workload."""
+    from domain.commands.args import instant
+    from domain.errors import InvalidArgumentError
+
+    if value is None:
+        return now.replace(second=0, microsecond=0)
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        try:
+            return instant(value, "--end")
+        except InvalidArgumentError as e:
+            raise click.BadParameter(f"{e.message} (or a date: 2026-04-01)",
+                                     param_hint="--end") from e
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 @click.command()
 @click.option("--seed", default=7, show_default=True, help="Seed of the generated month.")
 @click.option("--customers", default=200, show_default=True, help="Customers to generate.")
-@click.option("--days", default=30, show_default=True, help="Days of activity.")
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True,
+              help="Days of activity, ending at --end.")
+@click.option("--end", "end_text", metavar="DATE",
+              help="When the days end: a date (its midnight UTC) or an ISO instant, for "
+                   "a run that gives the same ids and dates every time [default: now].")
 @click.option("--fresh", is_flag=True, help="Start from an empty database first.")
-def demo(seed: int, customers: int, days: int, fresh: bool) -> None:
-    """Play a generated month of five desks through the real pipeline and report."""
-    from supportlog.demo import run_demo
+def demo(seed: int, customers: int, days: int, end_text: str | None, fresh: bool) -> None:
+    """Play the last month of five desks through the real pipeline and report.
 
-    run_demo(settings(), seed=seed, customers=customers, days=days, fresh=fresh)
+    The days end now (or at --end), so the queue, due times and bans are live and a
+    later `run` carries on from there."""
+    from supportlog.demo import run_demo
+    from supportlog.scheduler import wall_clock
+
+    end = demo_end(end_text, wall_clock())
+    run_demo(settings(), seed=seed, customers=customers, days=days, end=end, fresh=fresh)
 
 
 @click.group()

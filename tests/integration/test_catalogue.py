@@ -5,6 +5,7 @@ document; `schema export` writes both; docs/events.md is current."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,7 @@ def published(servers, tmp_path_factory) -> list:
                     home=tmp_path_factory.mktemp("catalogue"), partitions=2)
     records = []
     with isolated_system(base, "catalogue") as system:
-        play(system, seed=5, customers=10, days=5)
+        play(system, seed=5, customers=10, days=5, end=START + timedelta(days=5))
         system.desk.execute("register_customer", {"customer": "k1"}, START,
                             command_id="catalogue-1")  # a command receipt
         Pipeline(system).sync()
