@@ -31,7 +31,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import projections  # noqa: F401  (registers the folds)
-from consumers.dead_letter import DeadLetters, ensure_dead_letter_topic
+from consumers.dead_letter import DeadLetters, dlq_topic, ensure_dead_letter_topic
 from consumers.faults import FaultSwitch
 from consumers.projector import Projector
 from consumers.relay import Relay
@@ -39,7 +39,7 @@ from domain.desk import SupportDesk
 from domain.due_timers import TimerFiring
 from domain.errors import SupportlogError
 from domain.policy.profile import PolicyProfile
-from eventlog.kafka_config import ensure_topic, make_consumer, make_producer
+from eventlog.kafka_config import delete_topics, ensure_topic, make_consumer, make_producer
 from eventlog.log_key import LogKey
 from projections.migrate import migrate, schema_lock
 from projections.timers import TimersTable
@@ -282,8 +282,9 @@ def _newest(desk: SupportDesk) -> tuple[int, bool]:
 
 @contextlib.contextmanager
 def isolated_system(settings: Settings, label: str = "scenario") -> Iterator[System]:
-    """A system on a database and topic of its own, dropped afterwards (scenarios,
-    what-if, bench)."""
+    """A system on a database and topic of its own (scenarios, what-if, bench). When
+    it is done, however it ends, its database, its topic and the topic's dead-letter
+    topic are removed: a throwaway store leaves nothing behind."""
     settings = resolve_servers(settings)
     assert settings.database_url and settings.kafka_bootstrap
     name = f"{label}_{uuid.uuid4().hex[:12]}"
@@ -293,13 +294,16 @@ def isolated_system(settings: Settings, label: str = "scenario") -> Iterator[Sys
         raise DatabaseUnavailableError(f"PostgreSQL does not answer: {e}") from e
     with admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_conninfo(settings.database_url, dbname=name)
-    system = bootstrap(replace(settings, database_url=url, topic=f"{settings.topic}.{name}",
-                               group_id=f"{settings.group_id}.{name}"))
+    isolated = replace(settings, database_url=make_conninfo(settings.database_url, dbname=name),
+                       topic=f"{settings.topic}.{name}", group_id=f"{settings.group_id}.{name}")
     try:
-        yield system
+        system = bootstrap(isolated)
+        try:
+            yield system
+        finally:
+            system.close()
     finally:
-        system.close()
         with psycopg.connect(settings.database_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
+        delete_topics(settings.kafka_bootstrap, [isolated.topic, dlq_topic(isolated.topic)])

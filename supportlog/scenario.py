@@ -29,6 +29,11 @@ class StepError(Exception):
     """A step that could not be run or whose check failed; the message says why."""
 
 
+class ScenarioFileError(InvalidArgumentError):
+    """Raised when a scenario file cannot be read or is not JSON: bad input (exit 2),
+    not a failed check, since nothing was played."""
+
+
 @dataclass
 class Report:
     passed: int = 0
@@ -277,7 +282,10 @@ class ScenarioRunner:
 
 
 def load_scenario(path: Path) -> Any:
+    """Returns the parsed scenario file; raises ScenarioFileError if it cannot be read
+    or is not JSON (a file that is JSON but no scenario fails the run instead, naming
+    what is missing)."""
     try:
         return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise StepError(f"{path}: not a readable JSON file: {e}") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ScenarioFileError(f"{path}: not a readable JSON file: {e}") from e

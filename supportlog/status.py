@@ -64,11 +64,18 @@ class Status:
     @property
     def healthy(self) -> bool:
         """True when every server is up and nothing stopped the report."""
-        return not self.problems and all(v.startswith("up") for v in
-                                          self.infrastructure.values())
+        return not self.problems and not self.unreachable
+
+    @property
+    def unreachable(self) -> list[str]:
+        """The servers that did not answer (or, embedded, are not running): the exit
+        status says so apart from other problems, so a script can tell "start the
+        servers" from "look at the pipeline"."""
+        return [name for name, value in self.infrastructure.items()
+                if not value.startswith("up")]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "healthy": self.healthy}
+        return {**asdict(self), "healthy": self.healthy, "unreachable": self.unreachable}
 
 
 def collect(settings: Settings) -> Status:

@@ -1,7 +1,9 @@
 """A generated month of support-desk activity for all five desks, deterministic from a
-seed: customers buy licences, plans, packages and credits; tickets are opened, answered
-(some too late), worked on, solved and sometimes reopened or disputed; a few customers
-are banned. Used by `supportlog demo` and the benchmarks. Pure: no I/O, no clock.
+seed and a start: customers buy licences, plans, packages and credits; tickets are
+opened, answered (some too late), worked on, solved and sometimes reopened or disputed;
+a few customers are banned. Used by `supportlog demo` (which starts it `days` before
+now, so its state is current) and the benchmarks (which start it at `START`, so their
+figures compare from run to run). Pure: no I/O, no clock; the caller gives the dates.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-START = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # a Monday morning at the desks
+#: The benchmarks' and tests' fixed start: a Monday morning at the desks.
+START = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 
 #: What each desk sells, and how its customers behave.
 DESKS: dict[str, dict] = {
@@ -41,13 +44,20 @@ class Step:
 
 
 class Workload:
-    """Builds the steps of `customers` customers over `days` days."""
+    """Builds the steps of `customers` customers over `days` days from `start`.
 
-    def __init__(self, seed: int, customers: int, days: int, prefix: str = ""):
+    Customers register in the first two days and open tickets over the next `days`;
+    a ticket's conversation, work and dispute follow it, so the last steps fall about
+    a week after `start + days` unless `build(until=...)` cuts them off there.
+    """
+
+    def __init__(self, seed: int, customers: int, days: int, prefix: str = "",
+                 start: datetime = START):
         self.rng = random.Random(seed)
         self.customers = customers
         self.days = days
         self.prefix = prefix
+        self.start = start
         self._seq = 0
         self.steps: list[Step] = []
 
@@ -55,20 +65,22 @@ class Workload:
         self._seq += 1
         self.steps.append(Step(at, self._seq, do, args))
 
-    def build(self) -> list[Step]:
-        """Returns every step, in time order."""
+    def build(self, until: datetime | None = None) -> list[Step]:
+        """Returns every step, in time order; with `until`, only those at or before it
+        (what had happened by then: the rest of a conversation is still to come). The
+        steps before `until` are the same whatever it is."""
         desks = list(DESKS)
         for n in range(self.customers):
             desk = desks[n % len(desks)]
             self._customer(desk, f"{self.prefix}{desk}-c{n:04d}")
-        return sorted(self.steps)
+        return sorted(step for step in self.steps if until is None or step.at <= until)
 
     def _minutes(self, low: int, high: int) -> timedelta:
         return timedelta(minutes=self.rng.randint(low, high))
 
     def _customer(self, desk: str, name: str) -> None:
         rng, spec = self.rng, DESKS[desk]
-        at = START + self._minutes(0, 24 * 60 * 2)
+        at = self.start + self._minutes(0, 24 * 60 * 2)
         self._add(at, "register_customer", customer=name, desk=desk,
                   email=f"{name}@example.com", name=f"Shop {name}")
         at += self._minutes(5, 120)
@@ -100,7 +112,7 @@ class Workload:
         if rng.random() < 0.03:
             self._add(at + self._minutes(60, 24 * 60 * self.days), "ban", customer=name,
                       agent="supervisor", reason=rng.choice(["rudeness", "spam"]),
-                      until=(START + timedelta(days=self.days + 7)).isoformat())
+                      until=(self.start + timedelta(days=self.days + 7)).isoformat())
 
     def _ticket(self, desk: str, customer: str, ticket: str, opened: datetime,
                 entitled: bool, plan: str | None) -> None:

@@ -24,6 +24,7 @@ def _bench_json(settings: Settings) -> dict:
     result = CliRunner().invoke(main, ["bench", "--events", "150", "--days", "2",
                                        "--latency-samples", "3", "--json"], env=env)
     assert result.exit_code == 0, result.output
+    assert result.output.startswith("{"), "progress output into a pipe"
     return json.loads(result.stdout)
 
 

@@ -16,7 +16,13 @@ from typing import Any
 
 import click
 
-from supportlog.cli.shared import EXIT_CHECK_FAILED, settings, stop_on_signals, system
+from supportlog.cli.shared import (
+    EXIT_CHECK_FAILED,
+    EXIT_UNAVAILABLE,
+    settings,
+    stop_on_signals,
+    system,
+)
 
 log = logging.getLogger("supportlog.project")
 
@@ -74,11 +80,14 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     def status(as_json: bool) -> None:
         """Show the store head, the relay, each projector group's lag, the quarantine
-        and the servers' health; exit 1 if a server is down."""
+        and the servers' health; exit 3 if a server is unreachable, 1 if something
+        else stopped the report (a schema not migrated yet)."""
         from supportlog.status import collect, render
 
         report = collect(settings())
         click.echo(json.dumps(report.to_dict(), indent=2) if as_json else render(report))
+        if report.unreachable:
+            sys.exit(EXIT_UNAVAILABLE)
         if not report.healthy:
             sys.exit(EXIT_CHECK_FAILED)
 

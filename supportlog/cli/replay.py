@@ -249,7 +249,9 @@ def _what_if_text(report: Any) -> None:
         click.echo(f"note: no desk {report.profile['id']!r} in the log; nothing changes")
     click.echo(f"{data['commands']} recorded commands replayed, {data['timers_fired']} "
                f"timer events, {len(report.rejected)} rejected under the changed profile")
-    rows = [*data["customers"], {"customer": "TOTAL", **data["totals"]}]
+    counted, shown = data["totals"]["customers"], len(data["customers"])
+    label = f"TOTAL (all {counted} customer{'' if counted == 1 else 's'}; {shown} shown)"
+    rows = [*data["customers"], {"customer": label, **data["totals"]}]
     # Only the figures that changed somewhere: a what-if is read for its differences.
     names = [n for n in FIGURE_NAMES if any(r["difference"][n] for r in rows)] or \
         ["charges", "credits"]

@@ -691,11 +691,13 @@ def test_status_shows_each_group_against_the_store_head_and_the_relay(settings):
         system.close()
 
 
-def test_status_reports_an_unreachable_database_and_exits_1(settings):
+def test_status_reports_an_unreachable_database_and_exits_3(settings):
+    """README: exit status 3 when a server is unreachable (1 is for a failed check)."""
     down = replace(settings, database_url="postgresql://postgres@127.0.0.1:1/none")
     report = collect(down)
     assert not report.healthy and report.infrastructure["postgres"].startswith("down")
-    assert _run_cli(down, "status").exit_code == 1
+    assert report.unreachable == ["postgres"]
+    assert _run_cli(down, "status").exit_code == 3
 
 
 def test_supportlog_project_folds_in_group_mode_and_stops_on_sigterm(settings):

@@ -21,7 +21,8 @@ def snapshot(conn) -> dict[str, list]:
 def test_projection_goes_on_after_the_topic_is_lost_and_refilled(settings):
     system = bootstrap(settings)
     try:
-        play(system, seed=5, customers=5, days=3)  # syncs relay and projector
+        play(system, seed=5, customers=5, days=3,  # syncs relay and projector
+             end=datetime(2026, 3, 5, tzinfo=UTC))
         relay = system.relay()
         relay.rewind_to(0)  # as after crashes: every event is on the topic twice,
         Pipeline(system).sync()  # so the stored offsets end past a refilled topic's end
