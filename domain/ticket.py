@@ -17,6 +17,10 @@ from domain.errors import InvalidTransitionError
 OPEN_STATES = ("new", "open", "waiting_on_customer")
 STATUSES = ("new", "open", "waiting_on_customer", "solved", "closed", "declined",
             "forwarded", "merged")
+#: R-TKT-1: every channel a ticket may arrive on, the scenario format's vocabulary. Which
+#: of them a desk and a plan offer is profile data (R-TKT-12); `profile.schema.json`
+#: lists these same names.
+CHANNELS = ("helpdesk", "email", "contact_form", "admin_panel", "chat", "phone")
 
 
 @stable_names("aggregate.ticket")

@@ -13,18 +13,27 @@ from datetime import UTC, datetime, timedelta
 
 START = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # a Monday morning at the desks
 
-#: What each desk sells, and how its customers behave.
+#: What each desk sells, and how its customers behave. `channels` weighs the channels
+#: tickets arrive on: mostly those the desk offers (R-TKT-12), with a rare one it does
+#: not, as real customers now and then try the chat; `plan_channels` replaces them for
+#: customers on a plan that offers more (CS-Cart Ultimate's chat).
 DESKS: dict[str, dict] = {
     "cs-cart": {"licenses": ["cs-cart", "multi-vendor"], "plans": ["plus", "ultimate"],
-                "terms": ["month", "year"], "kinds": ["investigation", "modification"]},
+                "terms": ["month", "year"], "kinds": ["investigation", "modification"],
+                "channels": {"helpdesk": 6, "email": 3, "chat": 0.2},
+                "plan_channels": {"ultimate": {"helpdesk": 5, "email": 2, "chat": 3}}},
     "cart-power": {"credits": [80, 160, 320], "packages": ["incident", "examination"],
-                   "kinds": ["investigation", "investigation", "modification"]},
-    "imagecms": {"licenses": ["shop-pro", "shop-premium"], "kinds": ["investigation"]},
+                   "kinds": ["investigation", "investigation", "modification"],
+                   "channels": {"helpdesk": 6, "email": 3, "contact_form": 1, "chat": 0.2}},
+    "imagecms": {"licenses": ["shop-pro", "shop-premium"], "kinds": ["investigation"],
+                 "channels": {"helpdesk": 10, "email": 0.2}},
     "prem-site": {"plans": ["free", "standard", "premium"], "terms": ["month", "year"],
-                  "kinds": ["investigation", "consultation"]},
+                  "kinds": ["investigation", "consultation"],
+                  "channels": {"helpdesk": 6, "email": 3, "chat": 1}},
     "insales": {"plans": ["free", "site", "combo", "premium"], "terms": ["month"],
                 "kinds": ["modification", "modification", "consultation"],
-                "categories": ["technical", "account", "refund", "complaint"]},
+                "categories": ["technical", "account", "refund", "complaint"],
+                "channels": {"helpdesk": 4, "admin_panel": 3, "email": 3, "chat": 0.2}},
 }
 CLASSIFICATIONS = ["third_party_addon", "own_addon_bug", "configuration", "question",
                    "customization"]
@@ -111,8 +120,9 @@ class Workload:
             department = rng.choices(["technical", "consultation", "sales"], [6, 3, 1])[0]
         else:
             department = rng.choice(["consultation", "sales"])
+        channels = spec.get("plan_channels", {}).get(plan, spec["channels"])
         args = {"customer": customer, "ticket": ticket, "department": department,
-                "channel": rng.choices(["helpdesk", "email", "chat"], [6, 3, 1])[0],
+                "channel": rng.choices(list(channels), list(channels.values()))[0],
                 "subject": "Something is not working"}
         if "categories" in spec:
             args["category"] = rng.choice(spec["categories"])

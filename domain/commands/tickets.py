@@ -14,6 +14,7 @@ from domain.credit_account import CreditAccount
 from domain.customer import Customer
 from domain.errors import (
     BannedError,
+    ChannelNotOfferedError,
     DepartmentNotAllowedError,
     DuplicateIdError,
     InsufficientCreditsError,
@@ -27,7 +28,7 @@ from domain.errors import (
 from domain.policy.pricing import WorkContext, price_work
 from domain.policy.sla import sla_target
 from domain.tenant import DomainName
-from domain.ticket import Ticket
+from domain.ticket import CHANNELS, Ticket
 
 
 class TicketHandlers(Handlers):
@@ -43,9 +44,13 @@ class TicketHandlers(Handlers):
         if a["department"] not in profile.section("departments"):
             raise InvalidArgumentError(
                 f"department must be one of {', '.join(profile.section('departments'))}")
-        if a["channel"] not in profile.section("channels"):
-            raise InvalidArgumentError(
-                f"channel must be one of {', '.join(profile.section('channels'))}")
+        if a["channel"] not in CHANNELS:
+            raise InvalidArgumentError(f"channel must be one of {', '.join(CHANNELS)}")
+        offered = profile.section("channels")
+        if a["channel"] not in offered:  # R-TKT-12: the desk's channels, by its profile
+            raise ChannelNotOfferedError(
+                f"{profile.data.get('name') or profile.id} takes no tickets by "
+                f"{a['channel']}; please use {', '.join(offered)}")
         categories = profile.section("categories")
         if a["category"] is not None and categories and a["category"] not in categories:
             raise InvalidArgumentError(f"category must be one of {', '.join(categories)}")
@@ -74,6 +79,11 @@ class TicketHandlers(Handlers):
                 f"the {a['department']} department needs a licence with an active support "
                 f"period or a plan that includes it; yours allows "
                 f"{', '.join(ent['departments']) or 'none'}")
+        channels = ent.get("channels", offered)
+        if a["channel"] not in channels:  # R-TKT-12: a plan may offer fewer channels
+            plan = f"the {ent['plan']} plan" if ent["plan"] else "an account without a plan"
+            raise ChannelNotOfferedError(
+                f"{a['channel']} is not offered on {plan}; please use {', '.join(channels)}")
         month = month_key(profile, at)
         used = customer.usage_for(month)["requests_used"]
         limit = ent.get("requests_per_month")
