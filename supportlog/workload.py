@@ -1,7 +1,9 @@
 """A generated month of support-desk activity for all five desks, deterministic from a
 seed: customers buy licences, plans, packages and credits; tickets are opened, answered
 (some too late), worked on, solved and sometimes reopened or disputed; a few customers
-are banned. Used by `supportlog demo` and the benchmarks. Pure: no I/O, no clock.
+are banned. Used by `supportlog demo` and the benchmarks. No clock and no I/O but
+reading the built-in profiles, whose support periods say when a licence's customers turn
+from the technical department to consultations.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from domain.policy.profile import builtin_profile
 
 START = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # a Monday morning at the desks
 
@@ -84,12 +88,17 @@ class Workload:
         domain = f"{name}.example.com"
         plan = None
         entitled = "licenses" in spec or "credits" in spec
+        period_end = None
         if "licenses" in spec:
+            product = rng.choice(spec["licenses"])
             self._add(at, "buy_license", customer=name, license=f"{name}-l1",
-                      product=rng.choice(spec["licenses"]), domain=domain)
+                      product=product, domain=domain)
+            days = builtin_profile(desk).section("products")[product]["support_days"]
+            period_end = at + timedelta(days=days)
         if "plans" in spec and rng.random() < 0.7:
             plan = rng.choice(spec["plans"])
             entitled = entitled or plan != "free" or desk == "insales"
+            period_end = None  # the plan keeps the technical department open
             self._add(at + timedelta(minutes=1), "start_subscription", customer=name,
                       subscription=f"{name}-s1", plan=plan,
                       term=rng.choice(spec["terms"]), domain=domain)
@@ -105,19 +114,24 @@ class Workload:
         tickets = max(1, int(rng.gauss(10 * self.days / 30, 3)))
         for k in range(tickets):
             opened = at + timedelta(minutes=30) + self._minutes(0, 24 * 60 * self.days)
-            self._ticket(desk, name, f"{name}-t{k:02d}", opened, entitled, plan)
+            after = period_end is not None and opened >= period_end
+            self._ticket(desk, name, f"{name}-t{k:02d}", opened, entitled, plan, after)
         if rng.random() < 0.03:
             self._add(at + self._minutes(60, 24 * 60 * self.days), "ban", customer=name,
                       agent="supervisor", reason=rng.choice(["rudeness", "spam"]),
                       until=(START + timedelta(days=self.days + 7)).isoformat())
 
     def _ticket(self, desk: str, customer: str, ticket: str, opened: datetime,
-                entitled: bool, plan: str | None) -> None:
+                entitled: bool, plan: str | None, after_period: bool = False) -> None:
+        """`after_period`: the customer's licence is past its support period, so it
+        asks mostly consultations (ImageCMS: technical work is then ordered there as
+        paid work, R-TKT-8, R-PAY-1), now and then still the technical department."""
         rng, spec = self.rng, DESKS[desk]
         if desk == "prem-site" and plan in (None, "free"):
             department = "sales"
         elif entitled:
-            department = rng.choices(["technical", "consultation", "sales"], [6, 3, 1])[0]
+            weights = [0.2, 8.8, 1] if after_period else [6, 3, 1]
+            department = rng.choices(["technical", "consultation", "sales"], weights)[0]
         else:
             department = rng.choice(["consultation", "sales"])
         channels = spec.get("plan_channels", {}).get(plan, spec["channels"])

@@ -56,6 +56,15 @@ def next_month_start(profile: PolicyProfile, at: datetime) -> datetime:
     return add_months(first, 1).replace(tzinfo=ZoneInfo(profile.calendar.timezone))
 
 
+def _preference(entitlement: dict[str, Any]) -> tuple[int, int, bool, bool]:
+    """Orders entitlements in force together: higher rank wins; at equal rank, more
+    departments; then what the customer holds over bare registration (an ImageCMS
+    licence after its period keeps its paid-work terms, R-TKT-8, R-PAY-1, though it
+    opens no more departments than registration); then free over paid."""
+    return (entitlement["rank"], len(entitlement["departments"]),
+            entitlement["source"] != "registration", not entitlement["paid_work"])
+
+
 class Handlers:
     """The command handlers of one desk store. `desk` loads; `profile_for` gives policy."""
 
@@ -123,9 +132,7 @@ class Handlers:
             candidates.append({"plan": sub.plan, "source": f"subscription:{sub_name}",
                                "paid_work": False, **plan, "covers_work": covers})
         for candidate in candidates:
-            # Higher rank wins; at equal rank, more departments, then free over paid.
-            if (candidate["rank"], len(candidate["departments"]), not candidate["paid_work"]) \
-                    > (best["rank"], len(best["departments"]), not best["paid_work"]):
+            if _preference(candidate) > _preference(best):
                 best = candidate
         return best
 
