@@ -41,11 +41,25 @@ def fold_balance_opened(e: Any) -> list[Change]:
     return [Upsert("balances", {"customer": e.customer}, {"credits": 0, "updated_at": e.time})]
 
 
+@folds("customer.registered")
+def fold_registered(e: Any) -> list[Change]:
+    """A registered customer has a zero balance and no ban from the start, as rows: a
+    row that appeared only on first use would leave "missing" to be read as a value
+    (R-QTA-1, R-CRD-9, R-BAN-4). Registration is a customer's first event, so these
+    rows never overwrite a later one."""
+    return [Upsert("balances", {"customer": e.customer}, {"credits": 0, "updated_at": e.time}),
+            Upsert("bans", {"customer": e.customer}, {"banned": False, "updated_at": e.time})]
+
+
 # --- quotas ---------------------------------------------------------------------------
 
-@folds("customer.request_counted", "customer.modification_counted")
+@folds("customer.request_counted", "customer.modification_counted",
+       "customer.allowance_set")
 def fold_quotas(e: Any) -> list[Change]:
-    """Both events carry every counter of their month: the row is set whole."""
+    """Each event carries every counter of its month: the row is set whole. The
+    allowance set when an entitlement starts makes the row before the first ticket
+    (R-QTA-1); a log recorded before that event existed makes it at the first counted
+    request, as it did then."""
     d = e.data
     return [Upsert("quotas", {"customer": e.customer}, {
         "month": d["month"], "requests_used": d["requests_used"],

@@ -94,9 +94,10 @@ class TimerHandlers:
         lic = customer.licenses.get(license_id) if customer else None
         if lic is None or lic["ended"] or lic["ends_at"] > now:
             return []
-        customer.record(Customer.SupportPeriodEnded, now=later(now, customer),
-                        license=license_id,
+        at = later(now, customer)
+        customer.record(Customer.SupportPeriodEnded, now=at, license=license_id,
                         timer_id=timer_id)
+        self.set_allowance(customer, self.profile(customer), at, f"period_ended:{license_id}")
         return [customer]
 
     def _timer_subscription_expiry(self: Any, subject: str, timer_id: str,
@@ -105,7 +106,13 @@ class TimerHandlers:
         if sub is None or sub.status == "expired" or sub.ends_at > now:
             return []
         sub.record(Subscription.Expired, now=later(now, sub), timer_id=timer_id)
-        return [sub]
+        customer = self.desk.load(Customer, Customer.id_for(sub.customer))
+        if customer is None:
+            return [sub]
+        at = later(now, customer)
+        self.set_allowance(customer, self.profile(customer), at,
+                           f"expired:{sub.subscription}", known={sub.subscription: sub})
+        return [sub, customer]
 
     def _timer_dispute_overdue(self: Any, subject: str, timer_id: str,
                                now: datetime) -> list:
