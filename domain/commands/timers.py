@@ -66,8 +66,9 @@ class TimerHandlers:
         ticket = self.desk.load(Ticket, Ticket.id_for(subject))
         if ticket is None or ticket.status != "solved":
             return []
-        ticket.record(Ticket.Closed, now=later(now, ticket), reason="solved_inactive",
-                      timer_id=timer_id)
+        at = later(now, ticket)
+        ticket.record(Ticket.Closed, now=at, reason="solved_inactive", timer_id=timer_id,
+                      measured=self.measured(ticket, at))
         return [ticket]
 
     def _timer_auto_close_silent(self: Any, subject: str, timer_id: str,
@@ -76,7 +77,9 @@ class TimerHandlers:
         if ticket is None or ticket.status != "waiting_on_customer":
             return []
         reason = self.profile(ticket).section("tickets")["silent_close_reason"]  # R-TKT-5
-        ticket.record(Ticket.Closed, now=later(now, ticket), reason=reason, timer_id=timer_id)
+        at = later(now, ticket)
+        ticket.record(Ticket.Closed, now=at, reason=reason, timer_id=timer_id,
+                      measured=self.measured(ticket, at))  # the silent wait ends (R-SLA-4)
         return [ticket]
 
     def _timer_ban_expiry(self: Any, subject: str, timer_id: str, now: datetime) -> list:
