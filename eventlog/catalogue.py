@@ -92,6 +92,14 @@ def payload_fields(event_class: type) -> list[tuple[str, Any]]:
             if f.name not in ENVELOPE_FIELDS]
 
 
+def optional_fields(event_class: type) -> set[str]:
+    """Returns the fields added to an event type after events of it were stored: they
+    have a default, and a stored event from before lacks them in `data` (its bytes and
+    hash never change), so a consumer must treat them as optional."""
+    return {f.name for f in dataclasses.fields(event_class)
+            if f.default is not dataclasses.MISSING and f.name not in ENVELOPE_FIELDS}
+
+
 def event_file(type_name: str, version: int) -> str:
     """Returns the path of an event type's schema, relative to the catalogue's root."""
     return f"events/{type_name}.v{version}.schema.json"
@@ -109,7 +117,7 @@ def event_schema(type_name: str) -> dict[str, Any]:
         "type": "object",
         "properties": {name: json_schema_of(hint, f"{where}.{name}")
                        for name, hint in fields},
-        "required": [name for name, _ in fields],
+        "required": [name for name, _ in fields if name not in optional_fields(event_class)],
         "additionalProperties": False,
     }
 

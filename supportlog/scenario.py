@@ -188,12 +188,18 @@ class ScenarioRunner:
         return out
 
     def _check_quota(self, expected: dict) -> list[str]:
+        """A registered customer's quota row exists from the start with its plan's
+        allowance (R-QTA-1); a missing row is reported, never read as zero free
+        modifications."""
         out = []
         for customer, fields in expected.items():
             row = self._one("SELECT modifications_used, free_limit - free_used, requests_used "
                             "FROM quotas WHERE customer = %s", customer)
+            if row is None:
+                out.append(f"the quota of {customer} is not in the projection")
+                continue
             actual = dict(zip(("modifications_used", "modifications_free_left",
-                               "requests_used"), row or (0, 0, 0), strict=True))
+                               "requests_used"), row, strict=True))
             for name, value in fields.items():
                 if name not in actual:
                     out.append(f"unknown quota field {name!r}")

@@ -3,7 +3,9 @@ seed and a start: customers buy licences, plans, packages and credits; tickets a
 opened, answered (some too late), worked on, solved and sometimes reopened or disputed;
 a few customers are banned. Used by `supportlog demo` (which starts it `days` before
 now, so its state is current) and the benchmarks (which start it at `START`, so their
-figures compare from run to run). Pure: no I/O, no clock; the caller gives the dates.
+figures compare from run to run). No clock and no I/O but reading the built-in
+profiles, whose support periods say when a licence's customers turn from the technical
+department to consultations; the caller gives the dates.
 """
 
 from __future__ import annotations
@@ -13,21 +15,32 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from domain.policy.profile import builtin_profile
+
 #: The benchmarks' and tests' fixed start: a Monday morning at the desks.
 START = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 
-#: What each desk sells, and how its customers behave.
+#: What each desk sells, and how its customers behave. `channels` weighs the channels
+#: tickets arrive on: mostly those the desk offers (R-TKT-12), with a rare one it does
+#: not, as real customers now and then try the chat; `plan_channels` replaces them for
+#: customers on a plan that offers more (CS-Cart Ultimate's chat).
 DESKS: dict[str, dict] = {
     "cs-cart": {"licenses": ["cs-cart", "multi-vendor"], "plans": ["plus", "ultimate"],
-                "terms": ["month", "year"], "kinds": ["investigation", "modification"]},
+                "terms": ["month", "year"], "kinds": ["investigation", "modification"],
+                "channels": {"helpdesk": 6, "email": 3, "chat": 0.2},
+                "plan_channels": {"ultimate": {"helpdesk": 5, "email": 2, "chat": 3}}},
     "cart-power": {"credits": [80, 160, 320], "packages": ["incident", "examination"],
-                   "kinds": ["investigation", "investigation", "modification"]},
-    "imagecms": {"licenses": ["shop-pro", "shop-premium"], "kinds": ["investigation"]},
+                   "kinds": ["investigation", "investigation", "modification"],
+                   "channels": {"helpdesk": 6, "email": 3, "contact_form": 1, "chat": 0.2}},
+    "imagecms": {"licenses": ["shop-pro", "shop-premium"], "kinds": ["investigation"],
+                 "channels": {"helpdesk": 10, "email": 0.2}},
     "prem-site": {"plans": ["free", "standard", "premium"], "terms": ["month", "year"],
-                  "kinds": ["investigation", "consultation"]},
+                  "kinds": ["investigation", "consultation"],
+                  "channels": {"helpdesk": 6, "email": 3, "chat": 1}},
     "insales": {"plans": ["free", "site", "combo", "premium"], "terms": ["month"],
                 "kinds": ["modification", "modification", "consultation"],
-                "categories": ["technical", "account", "refund", "complaint"]},
+                "categories": ["technical", "account", "refund", "complaint"],
+                "channels": {"helpdesk": 4, "admin_panel": 3, "email": 3, "chat": 0.2}},
 }
 CLASSIFICATIONS = ["third_party_addon", "own_addon_bug", "configuration", "question",
                    "customization"]
@@ -87,12 +100,17 @@ class Workload:
         domain = f"{name}.example.com"
         plan = None
         entitled = "licenses" in spec or "credits" in spec
+        period_end = None
         if "licenses" in spec:
+            product = rng.choice(spec["licenses"])
             self._add(at, "buy_license", customer=name, license=f"{name}-l1",
-                      product=rng.choice(spec["licenses"]), domain=domain)
+                      product=product, domain=domain)
+            days = builtin_profile(desk).section("products")[product]["support_days"]
+            period_end = at + timedelta(days=days)
         if "plans" in spec and rng.random() < 0.7:
             plan = rng.choice(spec["plans"])
             entitled = entitled or plan != "free" or desk == "insales"
+            period_end = None  # the plan keeps the technical department open
             self._add(at + timedelta(minutes=1), "start_subscription", customer=name,
                       subscription=f"{name}-s1", plan=plan,
                       term=rng.choice(spec["terms"]), domain=domain)
@@ -108,23 +126,29 @@ class Workload:
         tickets = max(1, int(rng.gauss(10 * self.days / 30, 3)))
         for k in range(tickets):
             opened = at + timedelta(minutes=30) + self._minutes(0, 24 * 60 * self.days)
-            self._ticket(desk, name, f"{name}-t{k:02d}", opened, entitled, plan)
+            after = period_end is not None and opened >= period_end
+            self._ticket(desk, name, f"{name}-t{k:02d}", opened, entitled, plan, after)
         if rng.random() < 0.03:
             self._add(at + self._minutes(60, 24 * 60 * self.days), "ban", customer=name,
                       agent="supervisor", reason=rng.choice(["rudeness", "spam"]),
                       until=(self.start + timedelta(days=self.days + 7)).isoformat())
 
     def _ticket(self, desk: str, customer: str, ticket: str, opened: datetime,
-                entitled: bool, plan: str | None) -> None:
+                entitled: bool, plan: str | None, after_period: bool = False) -> None:
+        """`after_period`: the customer's licence is past its support period, so it
+        asks mostly consultations (ImageCMS: technical work is then ordered there as
+        paid work, R-TKT-8, R-PAY-1), now and then still the technical department."""
         rng, spec = self.rng, DESKS[desk]
         if desk == "prem-site" and plan in (None, "free"):
             department = "sales"
         elif entitled:
-            department = rng.choices(["technical", "consultation", "sales"], [6, 3, 1])[0]
+            weights = [0.2, 8.8, 1] if after_period else [6, 3, 1]
+            department = rng.choices(["technical", "consultation", "sales"], weights)[0]
         else:
             department = rng.choice(["consultation", "sales"])
+        channels = spec.get("plan_channels", {}).get(plan, spec["channels"])
         args = {"customer": customer, "ticket": ticket, "department": department,
-                "channel": rng.choices(["helpdesk", "email", "chat"], [6, 3, 1])[0],
+                "channel": rng.choices(list(channels), list(channels.values()))[0],
                 "subject": "Something is not working"}
         if "categories" in spec:
             args["category"] = rng.choice(spec["categories"])

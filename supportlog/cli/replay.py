@@ -123,7 +123,7 @@ def _as_of_table(states: list[Any], at: datetime) -> None:
         table.add_column(column)
     for s in states:
         open_tickets = sum(1 for t in s.tickets if t.status in OPEN_STATES)
-        table.add_row(s.customer, s.tenant, "-" if s.balance is None else str(s.balance),
+        table.add_row(s.customer, s.tenant, str(s.balance),
                       str(open_tickets), str(sum(t.sla == "breached" for t in s.tickets)),
                       str(sum(t.sla == "overdue" for t in s.tickets)),
                       "yes" if s.ban else "", str(sum(d["status"] == "open"

@@ -205,3 +205,23 @@ def test_credits_per_month_add_up_to_each_balance(analyst, history):
     balances = dict(conn.execute("SELECT customer, credits FROM balances WHERE customer "
                                  "IN (SELECT customer FROM ledger)").fetchall())
     assert monthly == balances and balances
+
+
+def test_r_sla_4_ticket_times_are_measured_in_calendar_and_business_time(analyst):
+    """R-SLA-4: CS-Cart's t1 (opened Monday 10:00, answered Wednesday 10:00 at UTC+4)
+    took 48 hours, two working days of 9 hours; t2 (Monday 11:03 to Tuesday 12:00) 1497
+    minutes, 597 of them working. Cart-Power's kt2 waited 20 minutes on the customer and
+    was solved 50 minutes after opening, all within working hours."""
+    rows = {r[0]: tuple(r[1:]) for r in analyst.execute(
+        "SELECT ticket, first_response_minutes, first_response_business_minutes, "
+        "waiting_minutes, waiting_business_minutes, resolution_minutes, "
+        "resolution_business_minutes, business_clock FROM analytics.ticket_times "
+        "WHERE ticket IN ('t1', 't2', 'kt2')").fetchall()}
+    assert rows["t1"] == (2880, 1080, 0, 0, None, None, "business_hours")
+    assert rows["t2"][:2] == (1497, 597)
+    assert rows["kt2"][:6] == (20, 20, 20, 20, 50, 50)
+    by_plan = analyst.execute(
+        "SELECT plan, responded, solved, median_first_response_business_minutes "
+        "FROM analytics.ticket_times_by_desk_plan_channel WHERE tenant = 'cs-cart' "
+        "ORDER BY plan").fetchall()
+    assert by_plan == [("standard", 1, 0, 1080), ("ultimate", 1, 0, 597)]

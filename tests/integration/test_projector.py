@@ -327,8 +327,11 @@ def test_r_qta_every_month_keeps_its_request_and_modification_counters(history):
     months = conn.execute("SELECT customer, month, requests_used, modifications_used "
                           "FROM quota_months WHERE customer IN ('c1', 'k1') "
                           "ORDER BY customer, month").fetchall()
+    # c1's licence period ended in May, which set May's allowance and so June's rollover
+    # (R-QTA-1, R-QTA-3): a month with no activity still starts at zero.
     assert months == [("c1", "2026-04", 1, 0), ("c1", "2026-05", 0, 0),
-                      ("k1", "2026-05", 6, 1), ("k1", "2026-06", 0, 0)]
+                      ("c1", "2026-06", 0, 0), ("k1", "2026-05", 6, 1),
+                      ("k1", "2026-06", 0, 0)]
     # the scenario checks' table keeps only the current month
     assert conn.execute("SELECT month, requests_used FROM quotas WHERE customer = 'k1'"
                         ).fetchone() == ("2026-06", 0)
@@ -669,18 +672,18 @@ def test_status_shows_each_group_against_the_store_head_and_the_relay(settings):
         assert (group.group_id, group.lag, group.behind_head) == (settings.group_id, 0, 0)
         assert group.applied_through == caught_up.store_head == caught_up.relay_position
 
-        for n in range(3):
+        for n in range(3):  # each records the customer and its allowance (R-QTA-1)
             desk.execute("register_customer", {"customer": f"late{n}"}, NOW)
         relay.pump()
         behind = collect(settings)
-        assert behind.groups[0].lag == 3
+        assert behind.groups[0].lag == 6
         assert behind.groups[0].applied_through < behind.store_head
-        assert behind.store_head == caught_up.store_head + 3
+        assert behind.store_head == caught_up.store_head + 6
         assert sum(behind.produced.values()) == sum(p.produced for p in behind.groups[0]
                                                     .partitions)
         text = render(behind)
         assert f"group {settings.group_id}: applied through notification" in text
-        assert "3 records behind the relay" in text
+        assert "6 records behind the relay" in text
 
         result = _run_cli(settings, "status", "--json")
         assert result.exit_code == 0, result.output
