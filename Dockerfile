@@ -9,5 +9,9 @@ COPY consumers ./consumers
 COPY replay ./replay
 COPY supportlog ./supportlog
 RUN pip install --no-cache-dir .
+# SUPPORTLOG_HOME: where the log key is created on first use (docker-compose.yml keeps it
+# on a volume; or set SUPPORTLOG_LOG_KEY), owned by the user the program runs as.
+RUN mkdir -p /var/lib/supportlog && chown nobody /var/lib/supportlog
+ENV SUPPORTLOG_HOME=/var/lib/supportlog
 USER nobody
 CMD ["supportlog", "run"]

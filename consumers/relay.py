@@ -9,7 +9,8 @@ position is still stored only once all of its records are acknowledged, in order
 Every record is keyed by customer (architecture decision 4). In the same transaction as
 the position it records the next offset it produced to in each partition (so a reader
 can tell when a consumer has caught up without asking the broker for end offsets) and
-extends the log-wide hash chain (R-AUD-3, `eventlog.log_chain`).
+extends the log-wide hash chain (R-AUD-3, `eventlog.log_chain`), with the log key also
+its keyed record of each event's position, id and hash.
 
 It can be moved back (`rewind_to`, `supportlog relay --from`), and when it starts to run
 it refills a topic that lost what it had published (a restarted embedded broker, a
@@ -30,28 +31,27 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import psycopg
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError
 
 from consumers.faults import NO_FAULTS, FaultSwitch
+from consumers.relay_loop import Clients, Stopped, acknowledged, run
 from domain.desk import SupportDesk
 from domain.errors import InvalidArgumentError
-from eventlog.envelope import Envelope
+from eventlog.envelope import Envelope, event_id_text
 from eventlog.kafka_config import BrokerUnavailableError
 from eventlog.log_chain import (
     CHECKPOINT_EVERY,
     ChainState,
+    Link,
     chain_over,
     read_head,
     write_chain,
 )
+from eventlog.log_key import LogKey
 from eventlog.topic_reader import high_water_marks
-
-if TYPE_CHECKING:
-    from consumers.relay_loop import Clients
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +61,6 @@ log = logging.getLogger(__name__)
 #: second cost PostgreSQL nothing measurable. LISTEN/NOTIFY would remove the wait; it
 #: needs a trigger on the event store's table, which the eventsourcing library owns.
 IDLE_WAIT_S = 0.02
-#: How long the batch in flight may still wait for the broker's acknowledgement once a
-#: stop is asked for; then it is dropped unconfirmed (and published again next time).
-STOP_GRACE_S = 1.5
-_ACK_POLL_S = 0.25
-#: How often a relay still waiting for an acknowledgement says so in its log.
-WAIT_NOTE_S = 5.0
-
-
-class _Stopped(Exception):
-    """A stop came while the batch in flight was still unacknowledged."""
-
 _UPSERT_POSITION = (
     "INSERT INTO relay_position (topic, notification_id) VALUES (%s, %s) "
     "ON CONFLICT (topic) DO UPDATE SET notification_id = EXCLUDED.notification_id")
@@ -101,15 +90,15 @@ def topic_loss(position: int, produced: dict[int, int], high_water: dict[int, in
 @dataclass
 class _Batch:
     """A batch of sent records, not yet confirmed: the position it was read after, its
-    notification ids, the send futures and the (position, event hash) links for the
-    log-wide chain."""
+    notification ids, the send futures and the (position, event hash, event id) links
+    for the log-wide chain."""
 
     after: int
     first: int
     last: int
     count: int
     futures: list = field(default_factory=list)
-    links: list[tuple[int, str]] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -128,11 +117,13 @@ class Relay:
 
     def __init__(self, desk: SupportDesk, conn: psycopg.Connection, producer: KafkaProducer,
                  topic: str, batch_size: int = 2000, faults: FaultSwitch = NO_FAULTS,
-                 checkpoint_every: int = CHECKPOINT_EVERY, list_offsets: bool = False,
-                 clients: Clients | None = None):
-        """`list_offsets`: the broker's ListOffsets answer is right (Apache Kafka), so
-        the topic's extent is asked that way (`eventlog.topic_reader`). `clients` makes
-        new clients after an outage (`run`); without, a lost server ends `run`."""
+                 checkpoint_every: int = CHECKPOINT_EVERY, key: LogKey | None = None,
+                 list_offsets: bool = False, clients: Clients | None = None):
+        """With `key` (the composition root's log key) the relay keeps its keyed record
+        of what it chained (`eventlog.log_chain`); without, only the chain.
+        `list_offsets`: the broker's ListOffsets answer is right (Apache Kafka), so the
+        topic's extent is asked that way (`eventlog.topic_reader`). `clients` makes new
+        clients after an outage (`run`); without, a lost server ends `run`."""
         self.desk = desk
         self.conn = conn
         self.producer = producer
@@ -140,6 +131,7 @@ class Relay:
         self.batch_size = batch_size
         self.faults = faults
         self.checkpoint_every = checkpoint_every
+        self.key = key
         self.list_offsets = list_offsets
         self.clients = clients
 
@@ -238,7 +230,7 @@ class Relay:
         transaction) is stored only once every record of k is acknowledged, so the
         position never moves past an event the broker has not acknowledged. A failed
         send raises before anything after the last confirmed batch is stored. Once
-        `stop` is set the batch in flight gets STOP_GRACE_S to be acknowledged, else it
+        `stop` is set the batch in flight gets a short grace to be acknowledged, else it
         is dropped unconfirmed.
         """
         position = self.position()
@@ -253,7 +245,7 @@ class Relay:
             if in_flight is not None:
                 try:  # with nothing to overlap with, flush: do not linger
                     chain = self._confirm(in_flight, chain, flush=batch is None, stop=stop)
-                except _Stopped:
+                except Stopped:
                     break
                 stats.published += in_flight.count
                 stats.batches += 1
@@ -286,7 +278,7 @@ class Relay:
         for notification in notifications:
             envelope = Envelope.from_event(self.desk.mapper.to_domain_event(notification),
                                            notification.id)
-            batch.links.append((notification.id, envelope.hash))
+            batch.links.append((notification.id, envelope.hash, envelope.id))
             records.append((envelope.key(), envelope.encode(), envelope.headers()))
         send, topic = self.producer.send, self.topic
         try:
@@ -297,50 +289,12 @@ class Relay:
             raise self._unacknowledged(batch, e) from e
         return batch
 
-    def _acknowledged(self, batch: _Batch, flush: bool, stop: threading.Event | None
-                      ) -> dict[int, int]:
-        """Waits until the broker acknowledged every record of `batch` (with `flush`,
-        sending what the producer holds back at once, without waiting out `linger_ms`);
-        returns the next offset produced to per partition. Raises if a record failed
-        (the producer gave up after `delivery_timeout_ms`), or _Stopped once `stop` has
-        been set for STOP_GRACE_S. Every wait is short, so a stop is seen."""
-        next_offsets: dict[int, int] = {}
-        give_up: float | None = None
-        note = time.monotonic() + WAIT_NOTE_S
-        for future in batch.futures:
-            while not future.is_done:
-                if time.monotonic() > note:  # an outage the producer is riding out
-                    note = time.monotonic() + WAIT_NOTE_S
-                    log.warning("waiting for the broker to acknowledge", extra={
-                        "topic": self.topic, "first_position": batch.first,
-                        "waited_s": round(time.monotonic() - batch.started, 1)})
-                if stop is not None and stop.is_set():
-                    give_up = give_up or time.monotonic() + STOP_GRACE_S
-                    if time.monotonic() > give_up:
-                        raise _Stopped
-                try:
-                    if flush:
-                        self.producer.flush(timeout=_ACK_POLL_S)
-                    else:
-                        future.get(timeout=_ACK_POLL_S)
-                except KafkaTimeoutError:
-                    pass  # not yet; a failed record is told by its future below
-                except KafkaError as e:
-                    raise self._unacknowledged(batch, e) from e
-            try:
-                metadata = future.get(timeout=0)  # done: its metadata, or its failure
-            except KafkaError as e:
-                raise self._unacknowledged(batch, e) from e
-            next_offsets[metadata.partition] = max(
-                next_offsets.get(metadata.partition, 0), metadata.offset + 1)
-        return next_offsets
-
     def _confirm(self, batch: _Batch, chain: ChainState, flush: bool = False,
                  stop: threading.Event | None = None) -> ChainState:
         """Waits until the broker acknowledged every record of `batch`, then stores its
         position, the next offset produced to in each partition and the chain, in one
         transaction; returns the chain after the batch."""
-        next_offsets = self._acknowledged(batch, flush, stop)
+        next_offsets = acknowledged(self, batch, flush, stop)
         self.faults.reached("relay.after_produce")
         after = chain_over(chain, batch.links)
         with self.conn.transaction(), self.conn.cursor() as cur:
@@ -352,7 +306,7 @@ class Relay:
                 "EXCLUDED.next_offset)",
                 [(self.topic, p, o) for p, o in next_offsets.items()],
             )
-            write_chain(cur, chain, after, self.checkpoint_every)
+            write_chain(cur, chain, after, self.checkpoint_every, batch.links, self.key)
         self.faults.reached("relay.after_commit")
         log.info("batch published", extra={
             "topic": self.topic, "events": batch.count, "first_position": batch.first,
@@ -373,10 +327,11 @@ class Relay:
                 chain.position, self.batch_size, stop=upto, inclusive_of_start=False)
             if not page:
                 break
-            after = chain_over(chain, ((n.id, self.desk.mapper.to_domain_event(n).hash)
-                                       for n in page))
+            links = [(n.id, self.desk.mapper.to_domain_event(n).hash,
+                      event_id_text(n.originator_id, n.originator_version)) for n in page]
+            after = chain_over(chain, links)
             with self.conn.transaction(), self.conn.cursor() as cur:
-                write_chain(cur, chain, after, self.checkpoint_every)
+                write_chain(cur, chain, after, self.checkpoint_every, links, self.key)
             chain = after
         return chain
 
@@ -392,6 +347,4 @@ class Relay:
     def run(self, stop: threading.Event, idle_wait_s: float = IDLE_WAIT_S) -> None:
         """Refills the topic if it lost what was published, then relays until `stop` is
         set, riding out lost servers (`consumers.relay_loop.run`)."""
-        from consumers.relay_loop import run
-
         run(self, stop, idle_wait_s)

@@ -17,20 +17,73 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import psycopg
 from kafka import KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from consumers.outage import Backoff, lost_server
 from eventlog.kafka_config import close_producer
 
 if TYPE_CHECKING:
-    from consumers.relay import Relay
+    from consumers.relay import Relay, _Batch
 
 log = logging.getLogger("consumers.relay")
+
+#: How long the batch in flight may still wait for the broker's acknowledgement once a
+#: stop is asked for; then it is dropped unconfirmed (and published again next time).
+STOP_GRACE_S = 1.5
+_ACK_POLL_S = 0.25
+#: How often a relay still waiting for an acknowledgement says so in its log.
+WAIT_NOTE_S = 5.0
+
+
+class Stopped(Exception):
+    """A stop came while the batch in flight was still unacknowledged."""
+
+
+def acknowledged(relay: Relay, batch: _Batch, flush: bool, stop: threading.Event | None
+                 ) -> dict[int, int]:
+    """Waits until the broker acknowledged every record of `batch` (with `flush`,
+    sending what the producer holds back at once, without waiting out `linger_ms`);
+    returns the next offset produced to per partition. Raises if a record failed (the
+    producer gave up after `delivery_timeout_ms`), or Stopped once `stop` has been set
+    for STOP_GRACE_S. Every wait is short, so a stop is seen; a long one (an outage the
+    producer is riding out) is logged every WAIT_NOTE_S."""
+    next_offsets: dict[int, int] = {}
+    give_up: float | None = None
+    note = time.monotonic() + WAIT_NOTE_S
+    for future in batch.futures:
+        while not future.is_done:
+            if time.monotonic() > note:
+                note = time.monotonic() + WAIT_NOTE_S
+                log.warning("waiting for the broker to acknowledge", extra={
+                    "topic": relay.topic, "first_position": batch.first,
+                    "waited_s": round(time.monotonic() - batch.started, 1)})
+            if stop is not None and stop.is_set():
+                give_up = give_up or time.monotonic() + STOP_GRACE_S
+                if time.monotonic() > give_up:
+                    raise Stopped
+            try:
+                if flush:
+                    relay.producer.flush(timeout=_ACK_POLL_S)
+                else:
+                    future.get(timeout=_ACK_POLL_S)
+            except KafkaTimeoutError:
+                pass  # not yet; a failed record is told by its future below
+            except KafkaError as e:
+                raise relay._unacknowledged(batch, e) from e
+        try:
+            metadata = future.get(timeout=0)  # done: its metadata, or its failure
+        except KafkaError as e:
+            raise relay._unacknowledged(batch, e) from e
+        next_offsets[metadata.partition] = max(
+            next_offsets.get(metadata.partition, 0), metadata.offset + 1)
+    return next_offsets
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,33 @@ class Customer(SupportAggregate):
             aggregate.usage_for(self.month)
             aggregate.rolled_over_to = self.month
 
+    class AllowanceSet(SupportAggregate.Event):
+        """The month's quota as it stands after an entitlement started, changed or ended
+        (registration, a licence, a subscription started, changed, cancelled or expired,
+        a support period ended): the plan's allowance (R-QTA-1, R-QTA-5) with the
+        month's counters, so the quota reads right before the first ticket. `cause` says
+        what changed (`registration`, `license:<id>`, `subscription:<id>`,
+        `plan_changed:<id>`, `cancelled:<id>`, `expired:<id>`, `period_ended:<id>`)."""
+
+        TOPIC = "customer.allowance_set"
+        cause: str
+        plan: str | None
+        month: str
+        requests_used: int
+        requests_limit: int | None
+        modifications_used: int
+        free_used: int
+        free_limit: int
+        rollover_at: datetime
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.usage_for(self.month)
+
+    def usage_in(self, month: str) -> dict[str, int]:
+        """Returns the usage counters of `month` without creating them."""
+        return dict(self.usage.get(month)
+                    or {"requests_used": 0, "modifications_used": 0, "free_used": 0})
+
     def usage_for(self, month: str) -> dict[str, int]:
         """Returns (creating) the usage counters of `month` ("YYYY-MM")."""
         return self.usage.setdefault(

@@ -32,6 +32,7 @@ from domain.errors import ConflictError, InvalidArgumentError, PastRewriteError
 from domain.instants import within_range
 from domain.policy.profile import PolicyProfile
 from domain.receipt import CommandReceipt
+from domain.sealing import SealingMapper, Signer
 from domain.tenant import Tenant
 
 A = TypeVar("A", bound=SupportAggregate)
@@ -77,10 +78,12 @@ class SupportDesk(Application):
     def __init__(self, env: dict[str, str] | None = None,
                  profile_override: Callable[[str], PolicyProfile | None] | None = None,
                  retry_pause: Callable[[int], None] | None = None,
-                 cache_size: int = DEFAULT_CACHE_SIZE):
+                 cache_size: int = DEFAULT_CACHE_SIZE, signer: Signer | None = None):
         """`retry_pause(attempt)` waits before deciding again after losing a race; the
         composition root injects a jittered backoff (the domain owns no clock or RNG).
-        `cache_size` bounds each thread's aggregate cache (0: no cache)."""
+        `cache_size` bounds each thread's aggregate cache (0: no cache). `signer` seals
+        every stored event (`domain.sealing`); the root builds it from the log key."""
+        self._signer = signer  # read by construct_mapper, during the library's __init__
         super().__init__(env=env)
         self.retry_pause = retry_pause or (lambda attempt: None)
         self.cache_size = cache_size
@@ -88,6 +91,13 @@ class SupportDesk(Application):
         self._profiles: dict[str, PolicyProfile] = {}
         self.profile_override = profile_override
         self.default_profile: str | None = None
+
+    def construct_mapper(self) -> SealingMapper:
+        """The library's mapper with the seal (`domain.sealing`)."""
+        mapper = self.factory.mapper(transcoder=self.construct_transcoder(),
+                                     mapper_class=SealingMapper)
+        mapper.signer = self._signer
+        return mapper
 
     def load(self, aggregate_class: type[A], aggregate_id: UUID) -> A | None:
         """Returns the aggregate with `aggregate_id`, or None if it has no events.

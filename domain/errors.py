@@ -112,6 +112,13 @@ class InsufficientCreditsError(SupportlogError):
     code = "insufficient_credits"
 
 
+class ChannelNotOfferedError(SupportlogError):
+    """Raised when a ticket arrives on a channel the desk, or the customer's plan, does
+    not offer (R-TKT-12: Cart-Power takes no phone or chat, CS-Cart's chat is Ultimate's)."""
+
+    code = "channel_not_offered"
+
+
 class ConflictError(SupportlogError):
     """Raised when concurrent writers kept winning after the bounded retries."""
 
@@ -134,6 +141,7 @@ ERRORS_BY_CODE: dict[str, type[SupportlogError]] = {
         BannedError, RequestLimitReachedError, DepartmentNotAllowedError,
         WrittenRequestRequiredError, InvalidTransitionError, UnknownCustomerError,
         UnknownTicketError, DuplicateIdError, AnonymousNotAcceptedError, NotOwnerError,
-        InvalidArgumentError, InsufficientCreditsError, ConflictError, InternalError,
+        InvalidArgumentError, InsufficientCreditsError, ChannelNotOfferedError,
+        ConflictError, InternalError,
     )
 }

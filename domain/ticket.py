@@ -1,5 +1,6 @@
 """The Ticket aggregate: one problem of one customer in one department (R-TKT-1..11),
-its lifecycle (R-TKT-3), its first-response target (R-SLA-4/5) and its work log.
+its lifecycle (R-TKT-3), its first-response target (R-SLA-4/5), its measured times
+(R-SLA-4) and its work log.
 
 Guards raise before any event exists, so a rejected command writes nothing. The events
 carry what was decided (the SLA target and due time, each work entry's price), so the
@@ -17,6 +18,10 @@ from domain.errors import InvalidTransitionError
 OPEN_STATES = ("new", "open", "waiting_on_customer")
 STATUSES = ("new", "open", "waiting_on_customer", "solved", "closed", "declined",
             "forwarded", "merged")
+#: R-TKT-1: every channel a ticket may arrive on, the scenario format's vocabulary. Which
+#: of them a desk and a plan offer is profile data (R-TKT-12); `profile.schema.json`
+#: lists these same names.
+CHANNELS = ("helpdesk", "email", "contact_form", "admin_panel", "chat", "phone")
 
 
 @stable_names("aggregate.ticket")
@@ -28,6 +33,12 @@ class Ticket(SupportAggregate):
         return aggregate_id("ticket", ticket)
 
     class Opened(SupportAggregate.Created):
+        """A ticket opened, with its entitlement and first-response target (R-TKT-8, R-SLA-1).
+        `measured` (R-SLA-4): seconds of calendar and of business time
+        (`*_business_seconds`) this event ends, with the calendar and clock that counted
+        them: `waiting_seconds` on the customer in all (0), and the clock the ticket is
+        measured by. Events recorded before `measured` existed lack it."""
+
         TOPIC = "ticket.opened"
         ticket: str
         department: str
@@ -45,6 +56,7 @@ class Ticket(SupportAggregate):
         sla: dict | None
         awaiting_payment: bool
         profile_version: int
+        measured: dict | None = None
 
         def evolve(self, aggregate: Any) -> None:
             for name in ("ticket", "department", "channel", "category", "subject", "domain",
@@ -59,6 +71,7 @@ class Ticket(SupportAggregate):
             aggregate.breached = False
             aggregate.solved_at = None
             aggregate.waiting_since = None
+            aggregate.waiting_spans = []
             aggregate.entries = 0
             aggregate.charges = 0
             aggregate.billed_credits = 0
@@ -70,28 +83,41 @@ class Ticket(SupportAggregate):
             aggregate.closures = 0
 
     class AgentReplied(SupportAggregate.Event):
+        """An agent's reply; the first one stops the first-response clock (R-SLA-4). `measured`
+        (R-SLA-4): seconds of calendar and of business time (`*_business_seconds`) this
+        event ends, with the calendar and clock that counted them: `waiting_seconds` on the
+        customer in all, and `first_response_seconds` on the first reply. Events recorded
+        before `measured` existed lack it."""
+
         TOPIC = "ticket.agent_replied"
         agent: str
         status: str
         first_response: bool
         silent_close_at: datetime | None
+        measured: dict | None = None
 
         def evolve(self, aggregate: Any) -> None:
             aggregate._respond(self)
             aggregate.status = self.status
-            aggregate.waiting_since = self.timestamp if self.status == "waiting_on_customer" \
-                else None
+            aggregate._wait(self.timestamp, self.status == "waiting_on_customer")
 
     class CustomerReplied(SupportAggregate.Event):
+        """The customer's reply: it ends a wait on the customer, or reopens a solved ticket
+        (R-TKT-3). `measured` (R-SLA-4): seconds of calendar and of business time
+        (`*_business_seconds`) this event ends, with the calendar and clock that counted
+        them: `waiting_seconds` on the customer in all. Events recorded before `measured`
+        existed lack it."""
+
         TOPIC = "ticket.customer_replied"
         status: str
         reopened: bool
+        measured: dict | None = None
 
         def evolve(self, aggregate: Any) -> None:
             aggregate.status = self.status
             aggregate.last_customer_comment_at = self.timestamp
             aggregate.last_activity_at = self.timestamp
-            aggregate.waiting_since = None
+            aggregate._wait(self.timestamp, False)
             if self.reopened:
                 aggregate.solved_at = None
 
@@ -135,67 +161,93 @@ class Ticket(SupportAggregate):
                 aggregate.billed_credits += self.charge.get("credits") or 0
 
     class Solved(SupportAggregate.Event):
+        """Solved by an agent (R-TKT-3). `measured` (R-SLA-4): seconds of calendar and of
+        business time (`*_business_seconds`) this event ends, with the calendar and clock
+        that counted them: `waiting_seconds` on the customer in all, `resolution_seconds`
+        from opening to this solution (measured, never a target), and
+        `first_response_seconds` if it is the first reaction. Events recorded before
+        `measured` existed lack it."""
+
         TOPIC = "ticket.solved"
         agent: str
         first_response: bool
         warranty_until: datetime | None
         auto_close_at: datetime
+        measured: dict | None = None
 
         def evolve(self, aggregate: Any) -> None:
             aggregate._respond(self)
             aggregate.status = "solved"
             aggregate.solved_at = self.timestamp
-            aggregate.waiting_since = None
+            aggregate._wait(self.timestamp, False)
             if self.warranty_until is not None:
                 aggregate.warranty_until = self.warranty_until
 
     class Closed(SupportAggregate.Event):
-        """Closed by a timer: solved and quiet (R-TKT-4) or silent customer (R-TKT-5)."""
+        """Closed by a timer: solved and quiet (R-TKT-4) or silent customer (R-TKT-5).
+        `measured` (R-SLA-4): seconds of calendar and of business time
+        (`*_business_seconds`) this event ends, with the calendar and clock that counted
+        them: `waiting_seconds` on the customer in all (a silent customer's wait ends here)."""
 
         TOPIC = "ticket.closed"
         reason: str
         timer_id: str
+        measured: dict | None = None
 
         def evolve(self, aggregate: Any) -> None:
             aggregate.status = "closed"
             aggregate.closures += 1
-            aggregate.waiting_since = None
+            aggregate._wait(self.timestamp, False)
 
     class Declined(SupportAggregate.Event):
-        """Processing stopped, with a reason code of R-TKT-7."""
+        """Processing stopped, with a reason code of R-TKT-7. `measured` (R-SLA-4): seconds of
+        calendar and of business time (`*_business_seconds`) this event ends, with the
+        calendar and clock that counted them: `waiting_seconds` on the customer in all, and
+        `first_response_seconds` if it is the first reaction."""
 
         TOPIC = "ticket.declined"
         agent: str
         reason: str
         first_response: bool
+        measured: dict | None = None
 
         def evolve(self, aggregate: Any) -> None:
             aggregate._respond(self)
             aggregate.status = "declined"
+            aggregate._wait(self.timestamp, False)
 
     class Forwarded(SupportAggregate.Event):
-        """Beyond support scope: to custom development or sales (R-TKT-9)."""
+        """Beyond support scope: to custom development or sales (R-TKT-9). `measured`
+        (R-SLA-4): seconds of calendar and of business time (`*_business_seconds`) this
+        event ends, with the calendar and clock that counted them: `waiting_seconds` on the
+        customer in all, and `first_response_seconds` if it is the first reaction."""
 
         TOPIC = "ticket.forwarded"
         agent: str
         to: str
         estimate_hours: float | None
         first_response: bool
+        measured: dict | None = None
 
         def evolve(self, aggregate: Any) -> None:
             aggregate._respond(self)
             aggregate.status = "forwarded"
+            aggregate._wait(self.timestamp, False)
 
     class Merged(SupportAggregate.Event):
-        """Marked a duplicate of another ticket (R-TKT-10)."""
+        """Marked a duplicate of another ticket (R-TKT-10). `measured` (R-SLA-4): seconds of
+        calendar and of business time (`*_business_seconds`) this event ends, with the
+        calendar and clock that counted them: `waiting_seconds` on the customer in all."""
 
         TOPIC = "ticket.merged"
         of: str
         technical_fault: bool
+        measured: dict | None = None
 
         def evolve(self, aggregate: Any) -> None:
             aggregate.status = "merged"
             aggregate.merged_into = self.of
+            aggregate._wait(self.timestamp, False)
 
     class SlaBreached(SupportAggregate.Event):
         """The first-response due time passed without a reaction (R-SLA-5)."""
@@ -223,6 +275,16 @@ class Ticket(SupportAggregate):
         if event.first_response:
             self.first_response_at = event.timestamp
         self.last_activity_at = event.timestamp
+
+    def _wait(self, at: datetime, waiting: bool) -> None:
+        """Keeps the spans the ticket waited on the customer (R-SLA-4): a wait starts
+        when an agent leaves the ticket waiting and lasts, through further agent replies
+        that keep it waiting, until any other change of status ends it."""
+        if waiting:
+            self.waiting_since = self.waiting_since or at
+        elif self.waiting_since is not None:
+            self.waiting_spans.append((self.waiting_since, at))
+            self.waiting_since = None
 
     # --- guards (R-TKT-3) ------------------------------------------------------------
 

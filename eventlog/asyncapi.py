@@ -4,8 +4,8 @@ per event type, built from the same generated schemas as the JSON Schema catalog
 It describes the application that publishes (the relay), so its operation is `send`;
 a subscriber generates its client from the same document. Schemas are embedded in the
 AsyncAPI default schema format (a superset of JSON Schema draft-07; the generated
-schemas use no keyword outside it), without the `$schema`/`$id` of the standalone
-files.
+schemas use no keyword outside it), without the `$schema` of the standalone files;
+every `$ref` points inside the document.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _component_name(type_name: str, version: int) -> str:
 
 
 def _embedded(schema: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in schema.items() if k not in ("$schema", "$id")}
+    return {k: v for k, v in schema.items() if k != "$schema"}
 
 
 def _headers(type_name: str) -> dict[str, Any]:

@@ -24,8 +24,10 @@ from domain.base import EVENT_TYPES
 from eventlog.envelope import SPEC_VERSION
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-#: Where the exported files are meant to be served; relative `$ref`s resolve against it.
-BASE_URI = "https://supportlog.example/schemas/"
+#: The envelope's file at the catalogue's root; each event type's is under `events/`.
+#: No file carries an `$id`: each is known by where it lies, so the envelope's relative
+#: `$ref`s resolve to the files beside it wherever the folder is copied, and a validator
+#: never goes to the network for them (an absolute `$id` made every `$ref` a URL).
 ENVELOPE_FILE = "envelope.schema.json"
 
 #: Event fields that the envelope carries as attributes, not in `data` (the same set
@@ -90,6 +92,14 @@ def payload_fields(event_class: type) -> list[tuple[str, Any]]:
             if f.name not in ENVELOPE_FIELDS]
 
 
+def optional_fields(event_class: type) -> set[str]:
+    """Returns the fields added to an event type after events of it were stored: they
+    have a default, and a stored event from before lacks them in `data` (its bytes and
+    hash never change), so a consumer must treat them as optional."""
+    return {f.name for f in dataclasses.fields(event_class)
+            if f.default is not dataclasses.MISSING and f.name not in ENVELOPE_FIELDS}
+
+
 def event_file(type_name: str, version: int) -> str:
     """Returns the path of an event type's schema, relative to the catalogue's root."""
     return f"events/{type_name}.v{version}.schema.json"
@@ -102,13 +112,12 @@ def event_schema(type_name: str) -> dict[str, Any]:
     fields = payload_fields(event_class)
     return {
         "$schema": DIALECT,
-        "$id": BASE_URI + event_file(type_name, event_class.SCHEMA_VERSION),
         "title": f"{type_name} v{event_class.SCHEMA_VERSION}",
         "description": description_of(event_class),
         "type": "object",
         "properties": {name: json_schema_of(hint, f"{where}.{name}")
                        for name, hint in fields},
-        "required": [name for name, _ in fields],
+        "required": [name for name, _ in fields if name not in optional_fields(event_class)],
         "additionalProperties": False,
     }
 
@@ -146,14 +155,14 @@ ENVELOPE_ATTRIBUTES: list[tuple[str, dict[str, Any], str]] = [
 
 def envelope_schema() -> dict[str, Any]:
     """Returns the JSON Schema of a record value: the envelope, with `data` checked
-    against the schema of the record's type and version."""
+    against the schema of the record's type and version, by a `$ref` relative to the
+    envelope's own file (`events/<type>.v<n>.schema.json`)."""
     versions = {name: cls.SCHEMA_VERSION for name, cls in sorted(EVENT_TYPES.items())}
     properties = {name: {**schema, "description": text}
                   for name, schema, text in ENVELOPE_ATTRIBUTES}
     properties["type"] = {**properties["type"], "enum": list(versions)}
     return {
         "$schema": DIALECT,
-        "$id": BASE_URI + ENVELOPE_FILE,
         "title": "supportlog event envelope",
         "description": "A CloudEvents 1.0 event in structured JSON mode; the record key "
                        "is the customer; routing fields are repeated in Kafka headers.",

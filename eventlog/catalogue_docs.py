@@ -22,6 +22,10 @@ class StaleMarkersError(ValueError):
     """Raised when a document lacks the markers of the generated section."""
 
 
+#: Said of a field added to an event type after events of it were stored.
+_OPTIONAL = " (optional: absent on events stored before it existed)"
+
+
 def describe(schema: dict[str, Any]) -> str:
     """Returns a short human name of a JSON Schema: `integer or null`, `array of string`."""
     if "anyOf" in schema:
@@ -70,7 +74,8 @@ def reference_markdown() -> str:
                 lines += [schema["description"], ""]
             if schema["properties"]:
                 lines += ["| field | type |", "|---|---|"]
-                lines += [f"| `{field}` | {describe(prop)} |"
+                lines += [f"| `{field}` | {describe(prop)}"
+                          f"{'' if field in schema['required'] else _OPTIONAL} |"
                           for field, prop in schema["properties"].items()]
             else:
                 lines += ["No fields of its own: the envelope says it all."]

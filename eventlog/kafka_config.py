@@ -157,6 +157,22 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, replication: int =
         admin.close()
 
 
+def delete_topics(bootstrap: str, topics: list[str]) -> list[str]:
+    """Deletes those of `topics` that exist and returns their names: a throwaway store
+    (a scenario, a what-if) takes its topics with it, or every run would leave some
+    behind. Raises BrokerUnavailableError if the broker does not answer or refuses."""
+    admin = make_admin(bootstrap)
+    try:
+        present = [t for t in topics if t in set(admin.list_topics())]
+        if present:
+            admin.delete_topics(present, timeout_ms=15_000)
+        return present
+    except KafkaError as e:
+        raise BrokerUnavailableError(f"cannot delete topics {', '.join(topics)}: {e}") from e
+    finally:
+        admin.close()
+
+
 def partition_count(consumer: KafkaConsumer, topic: str) -> int:
     """Returns the number of partitions of `topic` as the cluster reports it."""
     partitions = consumer.partitions_for_topic(topic)

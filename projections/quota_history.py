@@ -37,3 +37,15 @@ def fold_quota_month_started(e: Any) -> list[Change]:
     """A new month starts at zero; only its free limit is known yet (R-QTA-3)."""
     return [Upsert("quota_months", {"customer": e.customer, "month": e.data["month"]}, {
         "tenant": e.tenant, "free_limit": e.data["free_limit"], "updated_at": e.time})]
+
+
+@folds("customer.allowance_set")
+def fold_quota_month_allowance(e: Any) -> list[Change]:
+    """The month's counters with the plan's allowance, set when an entitlement starts,
+    changes or ends: the month has its row before the first ticket (R-QTA-1)."""
+    d = e.data
+    return [Upsert("quota_months", {"customer": e.customer, "month": d["month"]}, {
+        "tenant": e.tenant, "requests_used": d["requests_used"],
+        "requests_limit": d["requests_limit"],
+        "modifications_used": d["modifications_used"], "free_used": d["free_used"],
+        "free_limit": d["free_limit"], "updated_at": e.time})]

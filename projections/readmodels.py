@@ -41,11 +41,25 @@ def fold_balance_opened(e: Any) -> list[Change]:
     return [Upsert("balances", {"customer": e.customer}, {"credits": 0, "updated_at": e.time})]
 
 
+@folds("customer.registered")
+def fold_registered(e: Any) -> list[Change]:
+    """A registered customer has a zero balance and no ban from the start, as rows: a
+    row that appeared only on first use would leave "missing" to be read as a value
+    (R-QTA-1, R-CRD-9, R-BAN-4). Registration is a customer's first event, so these
+    rows never overwrite a later one."""
+    return [Upsert("balances", {"customer": e.customer}, {"credits": 0, "updated_at": e.time}),
+            Upsert("bans", {"customer": e.customer}, {"banned": False, "updated_at": e.time})]
+
+
 # --- quotas ---------------------------------------------------------------------------
 
-@folds("customer.request_counted", "customer.modification_counted")
+@folds("customer.request_counted", "customer.modification_counted",
+       "customer.allowance_set")
 def fold_quotas(e: Any) -> list[Change]:
-    """Both events carry every counter of their month: the row is set whole."""
+    """Each event carries every counter of its month: the row is set whole. The
+    allowance set when an entitlement starts makes the row before the first ticket
+    (R-QTA-1); a log recorded before that event existed makes it at the first counted
+    request, as it did then."""
     d = e.data
     return [Upsert("quotas", {"customer": e.customer}, {
         "month": d["month"], "requests_used": d["requests_used"],
@@ -88,6 +102,25 @@ def fold_subscription_timer(e: Any) -> list[Change]:
 
 # --- tickets --------------------------------------------------------------------------
 
+_MEASURES = ("first_response_seconds", "first_response_business_seconds",
+             "resolution_seconds", "resolution_business_seconds", "waiting_seconds",
+             "waiting_business_seconds")
+
+
+def _measured(e: Any, **when_measured: Any) -> dict[str, Any]:
+    """The R-SLA-4 times the event recorded, with the calendar and clock that counted
+    them, plus `when_measured`. An event recorded before the measures existed has none:
+    its ticket's columns stay NULL (unknown), so a live table and a rebuild agree and
+    no figure is guessed."""
+    m = e.data.get("measured")
+    if not m:
+        return {}
+    return {**{k: m[k] for k in _MEASURES if k in m}, **when_measured,
+            "measured_calendar_id": m["calendar_id"],
+            "measured_calendar_version": m["calendar_version"],
+            "measured_clock_mode": m["clock_mode"]}
+
+
 @folds("ticket.opened")
 def fold_ticket_opened(e: Any) -> list[Change]:
     d = e.data
@@ -99,7 +132,7 @@ def fold_ticket_opened(e: Any) -> list[Change]:
         "opened_at": e.time, "last_customer_comment_at": e.time,
         "first_response_due": sla.get("due_at"), "sla_target": sla.get("target"),
         "sla_breached": False, "awaiting_payment": d["awaiting_payment"],
-        "updated_at": e.time})]
+        "updated_at": e.time, **_measured(e)})]
     if sla.get("due_at"):
         changes.append(Upsert("timers", {"timer_id": f"sla:{d['ticket']}"}, {
             "kind": "sla_breach", "subject": d["ticket"], "due_at": sla["due_at"]}))
@@ -118,7 +151,7 @@ def _responded(e: Any, name: str, **values: Any) -> list[Change]:
 @folds("ticket.agent_replied")
 def fold_agent_replied(e: Any) -> list[Change]:
     name = e.ref
-    changes = _responded(e, name, status=e.data["status"])
+    changes = _responded(e, name, status=e.data["status"], **_measured(e))
     changes.append(Delete("timers", {"timer_id": f"autoclose:{name}"}))
     if e.data.get("silent_close_at"):
         changes.append(Upsert("timers", {"timer_id": f"autoclose:{name}"}, {
@@ -130,15 +163,20 @@ def fold_agent_replied(e: Any) -> list[Change]:
 @folds("ticket.customer_replied")
 def fold_customer_replied(e: Any) -> list[Change]:
     name = e.ref
+    # A reopened ticket is no longer resolved: its resolution is measured again when it
+    # is solved again (R-SLA-4).
+    reopened = {"solved_at": None, "resolution_seconds": None,
+                "resolution_business_seconds": None} if e.data.get("reopened") else {}
     return [Update("tickets", {"ticket": name}, {
-        "status": e.data["status"], "last_customer_comment_at": e.time, "updated_at": e.time}),
+        "status": e.data["status"], "last_customer_comment_at": e.time, "updated_at": e.time,
+        **_measured(e, **reopened)}),
         Delete("timers", {"timer_id": f"autoclose:{name}"})]
 
 
 @folds("ticket.solved")
 def fold_solved(e: Any) -> list[Change]:
     name = e.ref
-    return [*_responded(e, name, status="solved"),
+    return [*_responded(e, name, status="solved", **_measured(e, solved_at=e.time)),
             Upsert("timers", {"timer_id": f"autoclose:{name}"}, {
                 "kind": "auto_close_solved", "subject": name,
                 "due_at": e.data["auto_close_at"]})]
@@ -148,7 +186,7 @@ def fold_solved(e: Any) -> list[Change]:
 def fold_stopped(e: Any) -> list[Change]:
     name = e.ref
     status = "declined" if e.type == "ticket.declined" else "forwarded"
-    return [*_responded(e, name, status=status),
+    return [*_responded(e, name, status=status, **_measured(e)),
             Delete("timers", {"timer_id": f"autoclose:{name}"}),
             Delete("timers", {"timer_id": f"sla:{name}"})]
 
@@ -156,7 +194,8 @@ def fold_stopped(e: Any) -> list[Change]:
 @folds("ticket.merged")
 def fold_merged(e: Any) -> list[Change]:
     name = e.ref
-    return [Update("tickets", {"ticket": name}, {"status": "merged", "updated_at": e.time}),
+    return [Update("tickets", {"ticket": name}, {"status": "merged", "updated_at": e.time,
+                                                  **_measured(e)}),
             Delete("timers", {"timer_id": f"sla:{name}"}),
             Delete("timers", {"timer_id": f"autoclose:{name}"})]
 
@@ -164,7 +203,8 @@ def fold_merged(e: Any) -> list[Change]:
 @folds("ticket.closed")
 def fold_closed(e: Any) -> list[Change]:
     name = e.ref
-    return [Update("tickets", {"ticket": name}, {"status": "closed", "updated_at": e.time}),
+    return [Update("tickets", {"ticket": name}, {"status": "closed", "updated_at": e.time,
+                                                  **_measured(e)}),
             Delete("timers", {"timer_id": f"autoclose:{name}"})]
 
 

@@ -31,7 +31,7 @@ from replay.profiles import AdoptedProfiles
 from replay.streams import aggregate_of, stream
 
 _COUNTED = ("customer.request_counted", "customer.modification_counted",
-            "customer.month_rolled_over")
+            "customer.month_rolled_over", "customer.allowance_set")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class CustomerAt:
     registered_at: datetime
     anonymous: bool
     profile_version: int | None
-    balance: int | None
+    balance: int
     held_requests: list[str] = field(default_factory=list)
     holds: list[dict[str, Any]] = field(default_factory=list)
     quota: dict[str, Any] = field(default_factory=dict)
@@ -173,7 +173,9 @@ def customer_as_of(desk: SupportDesk, customer: str, at: datetime,
     state = CustomerAt(
         customer=customer, at=at, tenant=person.tenant, registered_at=person.registered_at,
         anonymous=person.anonymous, profile_version=adoption.version if adoption else None,
-        balance=account.balance if account else None, held_requests=held)
+        # A registered customer's balance is 0 before any credit moves, as the balances
+        # read model says from registration (R-QTA-1 notes: no row read as missing).
+        balance=account.balance if account else 0, held_requests=held)
     state.holds = [{"charge_id": e.charge_id, **e.hold,
                     "outstanding": e.hold["reserved"] - e.hold["captured"]}
                    for e in account_events

@@ -29,7 +29,12 @@ import orjson
 from eventsourcing.utils import resolve_topic
 
 from domain.base import ENVELOPE_FIELDS, SupportAggregate
+from domain.sealing import MAC_FIELD
 from eventlog.envelope import Envelope, event_id_text, json_default, utc_text
+
+#: Stored keys that are not the payload: the envelope's own fields and the event's seal
+#: (`domain.sealing`), which the mapper's domain event does not carry either.
+_NOT_DATA = ENVELOPE_FIELDS | {MAC_FIELD}
 
 
 class _Slow(Exception):
@@ -119,7 +124,7 @@ class EnvelopeDecoder:
             position=n.id,
             prev_hash=prev_hash,
             hash="",
-            data={k: self._value(v) for k, v in state.items() if k not in ENVELOPE_FIELDS},
+            data={k: self._value(v) for k, v in state.items() if k not in _NOT_DATA},
         )
 
     def _value(self, value: Any) -> Any:

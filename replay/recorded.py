@@ -75,10 +75,11 @@ COMMANDS: dict[str, Callable[[Envelope], tuple[str, dict[str, Any]]]] = {
         "dispute": e.ref, **_d(e, "agent", "outcome", "reason")}),
 }
 
-#: Events a command records alongside the one it is named by: replaying the command
-#: records them again (or not, if the changed policy decides otherwise).
+#: Events a command (or a timer) records alongside the one it is named by: replaying
+#: the command records them again (or not, if the changed policy decides otherwise).
 ALONGSIDE = frozenset({
     "policy.tenant_founded", "customer.subscription_added", "customer.package_assigned",
+    "customer.allowance_set",
     "customer.request_counted", "customer.modification_counted", "credit.account_opened",
     "credit.charged", "credit.compensated", "credit.request_held",
     "credit.requests_released", "ban.record_opened", "ban.duplicate_noted",

@@ -87,7 +87,7 @@ def as_of_text(s: CustomerAt) -> str:
              f"{s.at.isoformat()}",
              f"registered   {s.registered_at.isoformat()}"
              f"{' (anonymous)' if s.anonymous else ''}",
-             f"balance      {'no credit account' if s.balance is None else s.balance}"
+             f"balance      {s.balance}"
              + (f"; requests held until paid: {', '.join(s.held_requests)}"
                 if s.held_requests else ""),
              f"quota {q['month']}  requests {q['requests_used']}/{limit}, modifications "

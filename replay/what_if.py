@@ -105,9 +105,13 @@ class WhatIfReport:
         return _rows(self.reference, self.replayed)
 
     def totals(self) -> dict[str, Any]:
+        """Returns the figures of every customer counted, not only of those `rows`
+        shows; `customers` says how many that is, so a total is never read as the sum
+        of the rows printed above it."""
         before, after = total(self.reference), total(self.replayed)
         return {"before": before.to_dict(), "what_if": after.to_dict(),
-                "difference": difference(before, after)}
+                "difference": difference(before, after),
+                "customers": len(set(self.reference) | set(self.replayed))}
 
     def fidelity(self) -> dict[str, Any] | None:
         """How the baseline replay differs from the recorded history (None without a

@@ -1,8 +1,11 @@
 """The composition root: builds every component from `Settings`, and nothing else does.
 
 It resolves where the servers are (the configured ones, or the embedded pair, started
-when not running), applies the schema migrations, creates the topic explicitly, and
-hands out the desk, the relay, the projector, the scheduler and the dead-letter sink.
+when not running), applies the schema migrations, creates the topic explicitly, loads
+the log key (or creates it on first use) and checks it is the store's
+(`supportlog.log_key`), and hands out the desk (sealing every event with that key), the
+relay, the projector, the scheduler and the dead-letter sink. Without the store's key
+the system only reads: the desk and the relay refuse to write, saying why.
 Every entry point asks it: the CLI, status, the scenario runner, the demo, the bench and
 replay's isolated stores (`isolated_system`); tests call the same functions with their
 own settings, so what they exercise is what production runs.
@@ -29,7 +32,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 import projections  # noqa: F401  (registers the folds)
-from consumers.dead_letter import DeadLetters, ensure_dead_letter_topic
+from consumers.dead_letter import DeadLetters, dlq_topic, ensure_dead_letter_topic
 from consumers.faults import FaultSwitch
 from consumers.outage import DatabaseUnavailableError
 from consumers.projector import Projector
@@ -38,9 +41,18 @@ from consumers.relay_loop import Clients
 from domain.desk import SupportDesk
 from domain.due_timers import TimerFiring
 from domain.policy.profile import PolicyProfile
-from eventlog.kafka_config import close_producer, ensure_topic, make_consumer, make_producer
+from eventlog.kafka_config import (
+    close_producer,
+    delete_topics,
+    ensure_topic,
+    make_consumer,
+    make_producer,
+)
+from eventlog.log_key import LogKey
 from projections.migrate import migrate, schema_lock
 from projections.timers import TimersTable
+from supportlog.connections import limit_pool, pg_connect, redacted
+from supportlog.log_key import KeySlot, LogKeyError, settle_key
 from supportlog.scheduler import Scheduler
 from supportlog.settings import Settings
 
@@ -48,50 +60,6 @@ from supportlog.settings import Settings
 #: for leaving its group (see System.close): a stop must end within 5 s.
 PRODUCER_CLOSE_TIMEOUT_S = 1.5
 CONSUMER_CLOSE_TIMEOUT_MS = 1500
-
-#: The limits of every PostgreSQL connection the program opens: a server that is gone
-#: is noticed in seconds (connect timeout; TCP keepalives and a user timeout for one that
-#: vanished without a word), and no statement runs past two minutes.
-PG_LIMITS: dict[str, Any] = {
-    "connect_timeout": 5,
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 15000,
-}
-_STATEMENT_TIMEOUT = "-c statement_timeout=120000"
-
-
-def pg_limits(url: str) -> dict[str, Any]:
-    """`PG_LIMITS` plus the statement timeout, added to any options `url` sets."""
-    with contextlib.suppress(psycopg.ProgrammingError):
-        options = str(conninfo_to_dict(url).get("options", ""))
-        return {**PG_LIMITS, "options": f"{options} {_STATEMENT_TIMEOUT}".strip()}
-    return {**PG_LIMITS, "options": _STATEMENT_TIMEOUT}
-
-
-def redacted(url: str) -> str:
-    """Returns `url` without its password, for messages and logs."""
-    try:
-        info = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "the configured database (its URL does not parse)"
-    if "password" not in info:
-        return url
-    info.pop("password")
-    return make_conninfo("", **info)
-
-
-def pg_connect(url: str, **kwargs: Any) -> psycopg.Connection:
-    """Opens a connection with the limits of `pg_limits`; raises DatabaseUnavailableError
-    (exit 3) naming the server without its password if it does not answer."""
-    try:
-        return psycopg.connect(url, **{**pg_limits(url), **kwargs})
-    except psycopg.OperationalError as e:
-        raise DatabaseUnavailableError(
-            f"PostgreSQL does not answer at {redacted(url)}: {str(e).strip()}") from e
-
 
 @dataclass(frozen=True)
 class Worker:
@@ -134,30 +102,21 @@ def desk_env(database_url: str) -> dict[str, str]:
     }
 
 
-def limit_pool(desk: SupportDesk) -> SupportDesk:
-    """Gives the desk's pooled connections `PG_LIMITS` (eventsourcing passes only the
-    address to its pool, whose `kwargs` are public) and reopens those already made."""
-    pool = getattr(getattr(desk.recorder, "datastore", None), "pool", None)
-    if pool is not None and isinstance(pool.kwargs, dict):
-        pool.kwargs.update(pg_limits(""))
-        pool.drain()
-    return desk
-
-
 def jittered_backoff(attempt: int) -> None:
     """Sleeps up to 5 ms * 2**attempt (capped at 0.5 s), at random, so racing writers
     spread out instead of colliding again. The desk's only source of randomness."""
     time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** attempt)))
 
 
-def make_desk(settings: Settings, database_url: str,
+def make_desk(settings: Settings, database_url: str, seal: KeySlot,
               profile_override: Callable[[str], PolicyProfile | None] | None = None
               ) -> SupportDesk:
     """Returns a desk on the store at `database_url`, with the root's backoff and
-    connection limits."""
+    connection limits, sealing every event with the key `seal` holds (or refusing to
+    write while it holds none)."""
     return limit_pool(SupportDesk(env=desk_env(database_url), retry_pause=jittered_backoff,
                                   cache_size=settings.desk_cache,
-                                  profile_override=profile_override))
+                                  profile_override=profile_override, signer=seal))
 
 
 @dataclass
@@ -169,7 +128,22 @@ class System:
     kafka_bootstrap: str
     desk: SupportDesk
     faults: FaultSwitch
+    #: The desk's signer, holding the store's log key (`supportlog.log_key`).
+    seal: KeySlot = field(default_factory=lambda: KeySlot("this system only reads"))
     _closers: list[Any] = field(default_factory=list)
+
+    @property
+    def log_key(self) -> LogKey | None:
+        """The store's log key, for verifying (None: this system has none that is the
+        store's; `seal.problem` says why)."""
+        return self.seal.key
+
+    def require_key(self) -> LogKey:
+        """Returns the log key to write with; raises LogKeyError, saying why, when this
+        system may not write."""
+        if self.seal.key is None or self.seal.problem is not None:
+            raise LogKeyError(self.seal.problem or "no log key")
+        return self.seal.key
 
     def connect(self) -> psycopg.Connection:
         """Returns a new autocommit connection (`PG_LIMITS`); the caller opens
@@ -182,7 +156,7 @@ class System:
                   ) -> SupportDesk:
         """Returns another desk on this store that decides under `profile_override`
         where it names a profile (the what-if replay); the caller closes it."""
-        return make_desk(self.settings, self.database_url, profile_override)
+        return make_desk(self.settings, self.database_url, self.seal, profile_override)
 
     def producer(self) -> KafkaProducer:
         """Returns a new producer, closed with the system."""
@@ -199,9 +173,10 @@ class System:
         """Returns a relay with its own connection and producer, publishing this
         system's store (or `source`'s: the bench relays one store into another topic),
         and the means to replace them after an outage (`consumers.relay_loop`)."""
+        key = self.require_key()  # its keyed record must go on: no key, no relay
         return Relay((source or self).desk, self.connect(), self.producer(),
                      self.settings.topic, batch_size=batch_size, faults=self.faults,
-                     list_offsets=self.settings.trusts_list_offsets,
+                     key=key, list_offsets=self.settings.trusts_list_offsets,
                      clients=Clients(self.producer, self.connect, self.ensure_topic))
 
     def projector(self, group_id: str | None = None, *, join_group: bool = False,
@@ -307,51 +282,67 @@ def resolve_servers(settings: Settings) -> Settings:
 
 
 def bootstrap(settings: Settings, *, prepare: bool = True) -> System:
-    """Builds the system for `settings`: servers, schema, topic, desk.
+    """Builds the system for `settings`: servers, schema, topic, log key, desk.
 
     With `prepare` False nothing is started, migrated or created: the servers must be
-    given and the schema in place (`status`, which only reads, and worker children)."""
+    given and the schema in place (`status`, which only reads, and worker children); the
+    log key is not read either, so that system cannot write events."""
     if prepare:
         settings = resolve_servers(settings)
     if not (settings.database_url and settings.kafka_bootstrap):
         raise ValueError("bootstrap(prepare=False) needs both servers' addresses")
     if not prepare:
+        seal = KeySlot("this system was built read-only, without the log key")
         return System(settings, settings.database_url, settings.kafka_bootstrap,
-                      make_desk(settings, settings.database_url), FaultSwitch(settings.fault))
+                      make_desk(settings, settings.database_url, seal),
+                      FaultSwitch(settings.fault), seal)
+    seal = KeySlot()
     try:
         with pg_connect(settings.database_url, autocommit=True) as conn:
             migrate(conn)
             with schema_lock(conn):  # the desk creates the event store's tables
-                desk = make_desk(settings, settings.database_url)
+                desk = make_desk(settings, settings.database_url, seal)
+            try:
+                ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
+                seal.settle(settle_key(settings, conn, lambda: _newest(desk)))
+            except BaseException:
+                desk.close()
+                raise
     except psycopg.OperationalError as e:
         raise DatabaseUnavailableError(
             f"PostgreSQL does not answer at {redacted(settings.database_url)}: "
             f"{str(e).strip()}") from e
-    try:
-        ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
-    except BaseException:
-        desk.close()
-        raise
     return System(settings, settings.database_url, settings.kafka_bootstrap, desk,
-                  FaultSwitch(settings.fault))
+                  FaultSwitch(settings.fault), seal)
+
+
+def _newest(desk: SupportDesk) -> tuple[int, bool]:
+    """The store's head and whether the event there carries a MAC."""
+    head = desk.recorder.max_notification_id() or 0
+    found = desk.recorder.select_notifications(head, 1) if head else []
+    return head, bool(found) and desk.mapper.decode_sealed(found[0])[1] is not None
 
 
 @contextlib.contextmanager
 def isolated_system(settings: Settings, label: str = "scenario") -> Iterator[System]:
-    """A system on a database and topic of its own, dropped afterwards (scenarios,
-    what-if, bench)."""
+    """A system on a database and topic of its own (scenarios, what-if, bench). When
+    it is done, however it ends, its database, its topic and the topic's dead-letter
+    topic are removed: a throwaway store leaves nothing behind."""
     settings = resolve_servers(settings)
     assert settings.database_url and settings.kafka_bootstrap
     name = f"{label}_{uuid.uuid4().hex[:12]}"
     with pg_connect(settings.database_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_conninfo(settings.database_url, dbname=name)
-    system = bootstrap(replace(settings, database_url=url, topic=f"{settings.topic}.{name}",
-                               group_id=f"{settings.group_id}.{name}"))
+    isolated = replace(settings, database_url=make_conninfo(settings.database_url, dbname=name),
+                       topic=f"{settings.topic}.{name}", group_id=f"{settings.group_id}.{name}")
     try:
-        yield system
+        system = bootstrap(isolated)
+        try:
+            yield system
+        finally:
+            system.close()
     finally:
-        system.close()
         with pg_connect(settings.database_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
+        delete_topics(settings.kafka_bootstrap, [isolated.topic, dlq_topic(isolated.topic)])

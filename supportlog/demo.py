@@ -1,16 +1,23 @@
 """`supportlog demo`: a generated month of five desks through the real pipeline, then a
 report of what was stored, published and projected, with things to try next.
 
-The activity is deterministic from the seed and played with a simulated clock: commands
-run in time order, and before each simulated hour the due timers fire (SLA breaches,
-auto-close, rollovers, expiries). Running the demo again adds a new run with its own
-ids next to the earlier ones; `--fresh` starts the embedded servers from empty.
+The month is the `days` that end at `end` (the CLI gives now, or a pinned `--end`), so
+what a newcomer opens next is live: tickets still in the queue with due times ahead,
+bans still running, and a later `run` fires only the timers that are really due. The
+activity is deterministic from the seed and `end`, played with a simulated clock:
+commands run in time order, before each simulated hour the due timers fire (SLA
+breaches, auto-close, rollovers, expiries), and at the end every timer due by `end`
+has fired, so the state is the one at `end`. Steps the workload has after `end` (the
+rest of a conversation) are not played. Running the demo again adds a new run with its
+own ids next to the earlier ones; `--fresh` starts the embedded servers from empty.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import click
 from rich.console import Console
@@ -23,17 +30,26 @@ from domain.policy.profile import PROFILE_IDS, builtin_profile
 from supportlog.bootstrap import System, bootstrap, embedded_infra
 from supportlog.pipeline import Pipeline
 from supportlog.settings import Settings
-from supportlog.workload import START, Workload, iter_hours
+from supportlog.workload import Workload, iter_hours
 
 
 @dataclass
 class DemoResult:
-    """What a demo run did."""
+    """What a demo run did: its id prefix, its period, and what it played."""
 
     prefix: str
+    start: datetime
+    end: datetime
     commands: int = 0
     rejected: Counter = field(default_factory=Counter)
     timers_fired: int = 0
+    events_before: int = 0
+    events_after: int = 0
+
+    @property
+    def events(self) -> int:
+        """The events this run stored (its commands' and the timers it fired)."""
+        return self.events_after - self.events_before
 
 
 def next_prefix(system: System) -> str:
@@ -44,13 +60,17 @@ def next_prefix(system: System) -> str:
     return f"r{run}-"
 
 
-def play(system: System, *, seed: int, customers: int, days: int,
+def play(system: System, *, seed: int, customers: int, days: int, end: datetime,
          progress: Progress | None = None) -> DemoResult:
-    """Plays the generated activity through `system`'s pipeline."""
+    """Plays the activity of the `days` that end at `end` through `system`'s pipeline
+    and fires every timer due by `end`: the state left is the one at `end`."""
+    start = end - timedelta(days=days)
+    result = DemoResult(next_prefix(system), start, end,
+                        events_before=system.desk.recorder.max_notification_id() or 0)
     for profile_id in PROFILE_IDS:
-        system.desk.adopt(builtin_profile(profile_id), START)
-    result = DemoResult(next_prefix(system))
-    steps = Workload(seed, customers, days, prefix=result.prefix).build()
+        system.desk.adopt(builtin_profile(profile_id), start)
+    steps = Workload(seed, customers, days, prefix=result.prefix, start=start).build(
+        until=end)
     pipeline = Pipeline(system)
     scheduler = system.scheduler(sync=pipeline.sync)
     task = progress.add_task("playing commands", total=len(steps)) if progress else None
@@ -64,8 +84,9 @@ def play(system: System, *, seed: int, customers: int, days: int,
                 result.rejected[e.code] += 1
         if progress:
             progress.advance(task, len(bucket))
-    result.timers_fired += scheduler.fire_due(steps[-1].at)
+    result.timers_fired += scheduler.fire_due(end)
     pipeline.sync()
+    result.events_after = system.desk.recorder.max_notification_id() or 0
     return result
 
 
@@ -90,55 +111,106 @@ def analyst_psql(settings: Settings) -> str:
     return f"PGPASSFILE={infra.pgpass_path} psql '{infra.analyst_url(state)}'"
 
 
+#: The run's own figures, each a query with the run's id prefix as its one parameter.
+_RUN_FIGURES: tuple[tuple[str, str], ...] = (
+    ("credits bought", "SELECT COALESCE(SUM(delta), 0) FROM ledger "
+     "WHERE cause_type = 'purchase' AND starts_with(customer, %s)"),
+    ("credits charged", "SELECT COALESCE(-SUM(delta), 0) FROM ledger "
+     "WHERE cause_type = 'charge' AND starts_with(customer, %s)"),
+    ("credits given back", "SELECT COALESCE(SUM(delta), 0) FROM ledger "
+     "WHERE cause_type = 'dispute' AND starts_with(customer, %s)"),
+    ("money charged", "SELECT COALESCE(string_agg(amount || ' ' || currency, ', ' "
+     "ORDER BY currency), 'none') FROM (SELECT split_part(money, ' ', 2) AS currency, "
+     "SUM(split_part(money, ' ', 1)::numeric) AS amount FROM charges WHERE money IS NOT "
+     "NULL AND starts_with(customer, %s) GROUP BY 1) AS m"),
+    ("tickets waiting now", "SELECT COUNT(*) FROM service_queue "
+     "WHERE starts_with(customer, %s)"),
+    ("customers banned now", "SELECT COUNT(*) FROM bans "
+     "WHERE banned AND starts_with(customer, %s)"),
+    ("disputes open", "SELECT COUNT(*) FROM disputes "
+     "WHERE status = 'open' AND starts_with(customer, %s)"),
+)
+
+
 def report(system: System, result: DemoResult, console: Console,
            psql: str = "psql") -> None:
-    """Prints the run's figures and what to try next, with real ids; `psql` connects
-    as the analyst."""
+    """Prints this run's figures (not the whole database's: an earlier run's would be
+    counted in), one line of what the database holds in all, and what to try next with
+    real ids (`psql` connects as the analyst, its password never shown). Fits 80
+    columns; the commands to copy are never wrapped."""
     conn = system.connect()
+    prefix = result.prefix
 
-    def one(sql: str, *params):
+    def one(sql: str, *params: object) -> object:
         return conn.execute(sql, params).fetchone()[0]
 
+    console.print(f"demo run {prefix.rstrip('-')}: {_day(result.start)} to "
+                  f"{_day(result.end)} UTC", style="bold", highlight=False)
+    table = Table(show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column()
+    table.add_row("commands accepted", str(result.commands))
+    table.add_row("commands rejected", str(sum(result.rejected.values())))
+    for code, n in result.rejected.most_common():
+        table.add_row(f"  {code}", str(n))
+    table.add_row("events stored", str(result.events))
+    table.add_row("timers fired", str(result.timers_fired))
+    for label, query in _RUN_FIGURES[:4]:
+        table.add_row(label, str(one(query, prefix)))
+    for tenant, breaches, tickets in conn.execute(
+            "SELECT tenant, COUNT(*) FILTER (WHERE sla_breached), COUNT(*) FROM tickets "
+            "WHERE starts_with(customer, %s) GROUP BY tenant ORDER BY tenant", (prefix,)):
+        table.add_row(f"SLA breached, {tenant}", f"{breaches} of {tickets} tickets")
+    for label, query in _RUN_FIGURES[4:]:
+        table.add_row(label, str(one(query, prefix)))
+    console.print(table)
+    console.print(_in_all(system, one, prefix), highlight=False)
+    charge = conn.execute(
+        "SELECT c.charge_id FROM charges c WHERE c.credits IS NOT NULL AND "
+        "starts_with(c.customer, %s) ORDER BY EXISTS (SELECT FROM disputes d WHERE "
+        "d.charge_id = c.charge_id) DESC, c.at DESC LIMIT 1", (prefix,)).fetchone()
+    topic, bootstrap_servers = system.settings.topic, system.kafka_bootstrap
+    console.print()
+    console.print("Try next", style="bold")
+    for comment, command in (
+            ("the analysts' views (docs/analytics.md)",
+             f"{psql} -c 'SELECT * FROM analytics.charges LIMIT 10'"),
+            ("a charge's receipt, from the log alone",
+             f"./sl audit charge {charge[0]}" if charge else None),
+            ("a subscriber that prints every credit charge on the topic",
+             f".venv/bin/python examples/print_charges.py --bootstrap {bootstrap_servers} "
+             f"--topic {topic} --max-messages 5"),
+            ("the same history under a changed policy",
+             "./sl whatif --profile cart-power --set credits.unit_minutes=10"),
+            ("an acceptance scenario through the whole pipeline",
+             "./sl scenario run tests/scenarios/cart-power-credits.json"),
+            ("the pipeline from now on: relay, projector, timers", "./sl run")):
+        if command:
+            console.print(f"  # {comment}", style="dim", highlight=False)
+            # Whole on one line however narrow the terminal, so it pastes as typed.
+            console.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
+
+
+def _day(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _in_all(system: System, one: Callable[..., object], prefix: str) -> str:
+    """Returns the line of what the database holds in all runs together."""
     stored = system.desk.recorder.max_notification_id() or 0
-    published = one("SELECT notification_id FROM relay_position WHERE topic = %s",
-                    system.settings.topic)
+    published = one("SELECT COALESCE(MAX(notification_id), 0) FROM relay_position "
+                    "WHERE topic = %s", system.settings.topic)
     projected = one("SELECT COALESCE(SUM(next_offset), 0) FROM projector_offsets "
                     "WHERE group_id = %s AND topic = %s", system.settings.group_id,
                     system.settings.topic)
-    table = Table(title=f"demo run {result.prefix.rstrip('-')}", show_header=False)
-    table.add_row("commands accepted / rejected",
-                  f"{result.commands} / {sum(result.rejected.values())} "
-                  f"({', '.join(f'{c} {n}' for c, n in result.rejected.most_common(4))})")
-    table.add_row("events stored / published / projected",
-                  f"{stored} / {published} / {projected}")
-    table.add_row("timers fired", str(result.timers_fired))
-    table.add_row("credits bought / charged / compensated", " / ".join(str(one(
-        "SELECT COALESCE(SUM(delta), 0) FROM ledger WHERE cause_type = %s", kind) * sign)
-        for kind, sign in (("purchase", 1), ("charge", -1), ("dispute", 1))))
-    for tenant, breaches, tickets in conn.execute(
-            "SELECT tenant, COUNT(*) FILTER (WHERE sla_breached), COUNT(*) FROM tickets "
-            "GROUP BY tenant ORDER BY tenant"):
-        table.add_row(f"SLA breaches, {tenant}", f"{breaches} of {tickets} tickets")
-    table.add_row("customers banned now", str(one("SELECT COUNT(*) FROM bans WHERE banned")))
-    table.add_row("open disputes", str(one(
-        "SELECT COUNT(*) FROM disputes WHERE status = 'open'")))
-    console.print(table)
-    charge = conn.execute("SELECT charge_id FROM charges WHERE credits IS NOT NULL "
-                          "ORDER BY at DESC LIMIT 1").fetchone()
-    console.print("\n[bold]Try next[/bold]")
-    console.print(f"  {psql} -c "
-                  "'SELECT * FROM analytics.sla_by_profile_plan_channel LIMIT 10'")
-    if charge:
-        console.print(f"  ./sl audit charge {charge[0]}")
-    console.print(f"  the topic {system.settings.topic} on {system.kafka_bootstrap}; "
-                  "a subscriber that prints every credit charge:")
-    console.print(f"  .venv/bin/python examples/print_charges.py --bootstrap "
-                  f"{system.kafka_bootstrap} --topic {system.settings.topic} --max-messages 5")
-    console.print("  ./sl whatif --profile cart-power --set credits.unit_minutes=10")
-    console.print("  ./sl scenario run tests/scenarios/cart-power-credits.json")
+    runs = int(prefix[1:-1])
+    where = "all published and projected" if stored == published == projected else \
+        f"{published} published, {projected} projected"
+    return (f"in all: {runs} run{'s' if runs > 1 else ''}, "
+            f"{one('SELECT COUNT(*) FROM customers')} customers, {stored} events, {where}")
 
 
-def run_demo(settings: Settings, *, seed: int, customers: int, days: int,
+def run_demo(settings: Settings, *, seed: int, customers: int, days: int, end: datetime,
              fresh: bool) -> None:
     """Plays the demo on the deployment of `settings` and prints the report."""
     console = Console()
@@ -149,8 +221,11 @@ def run_demo(settings: Settings, *, seed: int, customers: int, days: int,
     try:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn())
-        with Progress(*columns, console=console) as progress:
-            result = play(system, seed=seed, customers=customers, days=days,
+        # Into a pipe or a file a progress bar is noise (and rich ends it with a blank
+        # line): only a terminal gets one.
+        with Progress(*columns, console=console,
+                      disable=not console.is_terminal) as progress:
+            result = play(system, seed=seed, customers=customers, days=days, end=end,
                           progress=progress)
         report(system, result, console, analyst_psql(settings))
     finally:

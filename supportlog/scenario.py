@@ -29,6 +29,11 @@ class StepError(Exception):
     """A step that could not be run or whose check failed; the message says why."""
 
 
+class ScenarioFileError(InvalidArgumentError):
+    """Raised when a scenario file cannot be read or is not JSON: bad input (exit 2),
+    not a failed check, since nothing was played."""
+
+
 @dataclass
 class Report:
     passed: int = 0
@@ -183,12 +188,18 @@ class ScenarioRunner:
         return out
 
     def _check_quota(self, expected: dict) -> list[str]:
+        """A registered customer's quota row exists from the start with its plan's
+        allowance (R-QTA-1); a missing row is reported, never read as zero free
+        modifications."""
         out = []
         for customer, fields in expected.items():
             row = self._one("SELECT modifications_used, free_limit - free_used, requests_used "
                             "FROM quotas WHERE customer = %s", customer)
+            if row is None:
+                out.append(f"the quota of {customer} is not in the projection")
+                continue
             actual = dict(zip(("modifications_used", "modifications_free_left",
-                               "requests_used"), row or (0, 0, 0), strict=True))
+                               "requests_used"), row, strict=True))
             for name, value in fields.items():
                 if name not in actual:
                     out.append(f"unknown quota field {name!r}")
@@ -277,7 +288,10 @@ class ScenarioRunner:
 
 
 def load_scenario(path: Path) -> Any:
+    """Returns the parsed scenario file; raises ScenarioFileError if it cannot be read
+    or is not JSON (a file that is JSON but no scenario fails the run instead, naming
+    what is missing)."""
     try:
         return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise StepError(f"{path}: not a readable JSON file: {e}") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ScenarioFileError(f"{path}: not a readable JSON file: {e}") from e

@@ -29,6 +29,8 @@ ENVIRONMENT: dict[str, str] = {
     "SUPPORTLOG_DESK_CACHE": "aggregates each desk thread keeps between commands "
                              "(default 10000; 0: off)",
     "SUPPORTLOG_FAULT": "crash-test switch: a named fault point where the process kills itself",
+    "SUPPORTLOG_LOG_KEY": "the log key that seals every event (64 hex digits or base64 of 32 "
+                          "bytes); unset: SUPPORTLOG_HOME/log.key, created on first use",
 }
 
 
@@ -58,6 +60,9 @@ class Settings:
     broker: str = "tansu"
     #: Where downloaded servers are kept, outside any work tree (Apache Kafka's jars).
     cache_dir: Path = Path.home() / ".cache" / "supportlog"
+    #: The log key as written in SUPPORTLOG_LOG_KEY (`supportlog.log_key`); None: the key
+    #: file. Never shown: a secret must not reach a log line or a traceback's repr.
+    log_key: str | None = field(default=None, repr=False)
 
     @property
     def trusts_list_offsets(self) -> bool:
@@ -104,6 +109,7 @@ class Settings:
             partitions=partitions,
             group_id=env.get("SUPPORTLOG_GROUP") or "supportlog-projector",
             fault=env.get("SUPPORTLOG_FAULT") or None,
+            log_key=env.get("SUPPORTLOG_LOG_KEY") or None,
         )
 
 

@@ -78,10 +78,12 @@ class Status:
         return not self.problems and not self.unreachable
 
     @property
-    def unreachable(self) -> bool:
-        """True when a server does not answer (`supportlog status` exits 3)."""
-        return not self.infrastructure or any(
-            not v.startswith("up") for v in self.infrastructure.values())
+    def unreachable(self) -> list[str]:
+        """The servers that did not answer (or, embedded, are not running): the exit
+        status says so apart from other problems, so a script can tell "start the
+        servers" from "look at the pipeline"."""
+        return [name for name, value in self.infrastructure.items()
+                if not value.startswith("up")]
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "healthy": self.healthy, "unreachable": self.unreachable}

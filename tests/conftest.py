@@ -77,10 +77,10 @@ def settings(servers: tuple[str, str], tmp_path: Path) -> Iterator[Settings]:
                    broker=BROKER)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    delete_topics(bootstrap, f"events-{name}")
+    delete_test_topics(bootstrap, f"events-{name}")
 
 
-def delete_topics(bootstrap: str, prefix: str) -> None:
+def delete_test_topics(bootstrap: str, prefix: str) -> None:
     """Deletes every topic whose name starts with `prefix` (best effort: a broker a test
     stopped may not answer, and nothing depends on it)."""
     with contextlib.suppress(Exception):
@@ -91,6 +91,16 @@ def delete_topics(bootstrap: str, prefix: str) -> None:
                 admin.delete_topics(doomed)
         finally:
             admin.close()
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The environment that points a `supportlog` process at the test's servers, database,
+    topic, group and home (where the store's log key lives)."""
+    return {"DATABASE_URL": settings.database_url or "",
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
+            "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
+            "SUPPORTLOG_PARTITIONS": str(settings.partitions),
+            "SUPPORTLOG_HOME": str(settings.home), "SUPPORTLOG_BROKER": settings.broker}
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float = 30.0,

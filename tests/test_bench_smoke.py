@@ -19,10 +19,12 @@ RATIOS = {"ingest_vs_es_save", "relay_vs_raw_produce", "projection_vs_naive",
 def _bench_json(settings: Settings) -> dict:
     env = {"DATABASE_URL": settings.database_url, "KAFKA_BOOTSTRAP_SERVERS":
            settings.kafka_bootstrap, "SUPPORTLOG_TOPIC": settings.topic,
-           "SUPPORTLOG_GROUP": settings.group_id, "SUPPORTLOG_PARTITIONS": "2"}
+           "SUPPORTLOG_GROUP": settings.group_id, "SUPPORTLOG_PARTITIONS": "2",
+           "SUPPORTLOG_HOME": str(settings.home)}
     result = CliRunner().invoke(main, ["bench", "--events", "150", "--days", "2",
                                        "--latency-samples", "3", "--json"], env=env)
     assert result.exit_code == 0, result.output
+    assert result.output.startswith("{"), "progress output into a pipe"
     return json.loads(result.stdout)
 
 

@@ -208,3 +208,19 @@ def parse_args(command: str, args: Any) -> dict[str, Any]:
         else:
             out[name] = None
     return out
+
+
+#: What each check accepts, as data for the command reference (`supportlog commands`,
+#: docs/commands.md): a type name and its limits (`max_length`, `minimum`, `maximum`).
+#: `one_of` checks carry their values themselves. A check missing here fails the
+#: reference loudly, and a test holds every limit against the check's behaviour.
+CHECK_KINDS: dict[Callable[[Any, str], Any], tuple[str, dict[str, int]]] = {
+    ident: ("id", {"max_length": MAX_ID}),
+    name: ("name", {"max_length": MAX_ID}),
+    text: ("text", {"max_length": MAX_TEXT}),
+    flag: ("boolean", {}),
+    whole: ("integer", {"minimum": 0, "maximum": MAX_WHOLE}),
+    positive: ("integer", {"minimum": 1, "maximum": 100_000}),
+    number: ("number", {"minimum": 0, "maximum": MAX_NUMBER}),
+    instant: ("instant", {}),
+}

@@ -8,6 +8,7 @@ are decided here; lifecycle rules are the aggregates' guards.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,6 +57,15 @@ def next_month_start(profile: PolicyProfile, at: datetime) -> datetime:
     return add_months(first, 1).replace(tzinfo=ZoneInfo(profile.calendar.timezone))
 
 
+def _preference(entitlement: dict[str, Any]) -> tuple[int, int, bool, bool]:
+    """Orders entitlements in force together: higher rank wins; at equal rank, more
+    departments; then what the customer holds over bare registration (an ImageCMS
+    licence after its period keeps its paid-work terms, R-TKT-8, R-PAY-1, though it
+    opens no more departments than registration); then free over paid."""
+    return (entitlement["rank"], len(entitlement["departments"]),
+            entitlement["source"] != "registration", not entitlement["paid_work"])
+
+
 class Handlers:
     """The command handlers of one desk store. `desk` loads; `profile_for` gives policy."""
 
@@ -96,8 +106,11 @@ class Handlers:
         return self.profile_for(customer.tenant)
 
     def entitlement(self, customer: Customer, profile: PolicyProfile, at: datetime,
-                    domain: str | None = None) -> dict[str, Any]:
-        """The best entitlement in force at `at`: plan, rank, departments, limits."""
+                    domain: str | None = None,
+                    known: Mapping[str, Subscription] | None = None) -> dict[str, Any]:
+        """The best entitlement in force at `at`: plan, rank, departments, limits.
+        `known` holds subscriptions changed by the command being decided (not stored
+        yet), used instead of what the store holds."""
         best: dict[str, Any] = {"plan": None, "source": "registration", "paid_work": False,
                                 **profile.plan(None)}
         candidates: list[dict[str, Any]] = []
@@ -112,8 +125,10 @@ class Handlers:
                                    "departments": after["departments"],
                                    "paid_work": bool(after.get("paid_work")),
                                    "covers_work": False})
-        for sub_name in customer.subscriptions:
-            sub = self.desk.load(Subscription, Subscription.id_for(sub_name))
+        known = known or {}
+        for sub_name in dict.fromkeys([*customer.subscriptions, *known]):
+            sub = known.get(sub_name) or self.desk.load(Subscription,
+                                                        Subscription.id_for(sub_name))
             if sub is None or not sub.in_force(at):
                 continue
             plan = profile.plan(sub.plan)
@@ -123,11 +138,27 @@ class Handlers:
             candidates.append({"plan": sub.plan, "source": f"subscription:{sub_name}",
                                "paid_work": False, **plan, "covers_work": covers})
         for candidate in candidates:
-            # Higher rank wins; at equal rank, more departments, then free over paid.
-            if (candidate["rank"], len(candidate["departments"]), not candidate["paid_work"]) \
-                    > (best["rank"], len(best["departments"]), not best["paid_work"]):
+            if _preference(candidate) > _preference(best):
                 best = candidate
         return best
+
+    def set_allowance(self, customer: Customer, profile: PolicyProfile, now: datetime,
+                      cause: str, known: Mapping[str, Subscription] | None = None) -> None:
+        """Records the month's quota as it stands after an entitlement started, changed
+        or ended (R-QTA-1, R-QTA-5): the allowance of the plan in force with the month's
+        counters, so the quota projection holds the right row before the first ticket
+        (architecture decision 3: the fold reads the event, never the profile)."""
+        at = utc(now)
+        ent = self.entitlement(customer, profile, at, known=known)
+        month = month_key(profile, at)
+        usage = customer.usage_in(month)
+        customer.record(Customer.AllowanceSet, now=now, cause=cause, plan=ent["plan"],
+                        month=month, requests_used=usage["requests_used"],
+                        requests_limit=ent.get("requests_per_month"),
+                        modifications_used=usage["modifications_used"],
+                        free_used=usage["free_used"],
+                        free_limit=ent.get("free_modifications", 0),
+                        rollover_at=utc(next_month_start(profile, at)))
 
     # --- customers, licences, subscriptions ---------------------------------------
 
@@ -138,9 +169,11 @@ class Handlers:
         profile = self.profile_for(tenant)
         if self.desk.load(Customer, Customer.id_for(a["customer"])) is not None:
             raise DuplicateIdError(f"customer {a['customer']!r} is already registered")
-        return [Customer.register(customer=a["customer"], now=now, email=a["email"],
-                                  name=a["name"], anonymous=bool(a["anonymous"]),
-                                  profile_id=profile.id, profile_version=profile.version)]
+        customer = Customer.register(customer=a["customer"], now=now, email=a["email"],
+                                     name=a["name"], anonymous=bool(a["anonymous"]),
+                                     profile_id=profile.id, profile_version=profile.version)
+        self.set_allowance(customer, profile, now, "registration")
+        return [customer]
 
     def _claim_domain(self, customer: Customer, domain: str | None,
                       now: datetime) -> list:
@@ -177,6 +210,7 @@ class Handlers:
                         period_starts_at=utc(now),
                         period_ends_at=utc(now) + timedelta(days=product["support_days"]),
                         after_period=product.get("after_period"))
+        self.set_allowance(customer, profile, now, f"license:{a['license']}")
         return [customer, *claimed]
 
     def start_subscription(self, a: dict, now: datetime) -> list:
@@ -208,6 +242,8 @@ class Handlers:
             price=(plan.get("prices") or {}).get(a["term"]), profile_version=profile.version)
         customer.record(Customer.SubscriptionAdded, now=now, subscription=a["subscription"],
                         domain=a["domain"])
+        self.set_allowance(customer, profile, now, f"subscription:{a['subscription']}",
+                           known={a["subscription"]: sub})
         return [sub, customer, *claimed]
 
     def change_plan(self, a: dict, now: datetime) -> list:
@@ -222,7 +258,10 @@ class Handlers:
         if sub.plan == a["plan"]:
             raise InvalidTransitionError(f"subscription is already on plan {a['plan']}")
         sub.record(Subscription.PlanChanged, now=now, old_plan=sub.plan, plan=a["plan"])
-        return [sub]
+        customer = self.customer(sub.customer)
+        self.set_allowance(customer, profile, now, f"plan_changed:{sub.subscription}",
+                           known={sub.subscription: sub})
+        return [sub, customer]
 
     def cancel_subscription(self, a: dict, now: datetime) -> list:
         sub = self.subscription(a["subscription"])
@@ -232,7 +271,12 @@ class Handlers:
         if profile.section("subscriptions").get("cancel_effective") == "immediately":
             effective = utc(now)
         sub.record(Subscription.Cancelled, now=now, effective_at=effective)
-        return [sub]
+        if sub.in_force(utc(now)):  # the plan runs to the end of its paid period
+            return [sub]
+        customer = self.customer(sub.customer)
+        self.set_allowance(customer, profile, now, f"cancelled:{sub.subscription}",
+                           known={sub.subscription: sub})
+        return [sub, customer]
 
     def buy_package(self, a: dict, now: datetime) -> list:
         customer = self.customer(a["customer"])

@@ -14,6 +14,7 @@ from domain.credit_account import CreditAccount
 from domain.customer import Customer
 from domain.errors import (
     BannedError,
+    ChannelNotOfferedError,
     DepartmentNotAllowedError,
     DuplicateIdError,
     InsufficientCreditsError,
@@ -25,9 +26,9 @@ from domain.errors import (
     WrittenRequestRequiredError,
 )
 from domain.policy.pricing import WorkContext, price_work
-from domain.policy.sla import sla_target
+from domain.policy.sla import measure, measure_opened, sla_target
 from domain.tenant import DomainName
-from domain.ticket import Ticket
+from domain.ticket import CHANNELS, Ticket
 
 
 class TicketHandlers(Handlers):
@@ -43,9 +44,13 @@ class TicketHandlers(Handlers):
         if a["department"] not in profile.section("departments"):
             raise InvalidArgumentError(
                 f"department must be one of {', '.join(profile.section('departments'))}")
-        if a["channel"] not in profile.section("channels"):
-            raise InvalidArgumentError(
-                f"channel must be one of {', '.join(profile.section('channels'))}")
+        if a["channel"] not in CHANNELS:
+            raise InvalidArgumentError(f"channel must be one of {', '.join(CHANNELS)}")
+        offered = profile.section("channels")
+        if a["channel"] not in offered:  # R-TKT-12: the desk's channels, by its profile
+            raise ChannelNotOfferedError(
+                f"{profile.data.get('name') or profile.id} takes no tickets by "
+                f"{a['channel']}; please use {', '.join(offered)}")
         categories = profile.section("categories")
         if a["category"] is not None and categories and a["category"] not in categories:
             raise InvalidArgumentError(f"category must be one of {', '.join(categories)}")
@@ -74,6 +79,11 @@ class TicketHandlers(Handlers):
                 f"the {a['department']} department needs a licence with an active support "
                 f"period or a plan that includes it; yours allows "
                 f"{', '.join(ent['departments']) or 'none'}")
+        channels = ent.get("channels", offered)
+        if a["channel"] not in channels:  # R-TKT-12: a plan may offer fewer channels
+            plan = f"the {ent['plan']} plan" if ent["plan"] else "an account without a plan"
+            raise ChannelNotOfferedError(
+                f"{a['channel']} is not offered on {plan}; please use {', '.join(channels)}")
         month = month_key(profile, at)
         used = customer.usage_for(month)["requests_used"]
         limit = ent.get("requests_per_month")
@@ -108,7 +118,8 @@ class TicketHandlers(Handlers):
             domain=a["domain"], plan=ent["plan"], rank=ent["rank"], entitlement=ent["source"],
             queue_order=tickets_cfg["queue_order"],
             paid_work=ent["paid_work"], package=package, package_minutes=package_minutes,
-            sla=sla, awaiting_payment=awaiting_payment, profile_version=profile.version)
+            sla=sla, awaiting_payment=awaiting_payment, profile_version=profile.version,
+            measured=measure_opened(profile))
         usage = customer.usage_for(month)
         customer.record(Customer.RequestCounted, now=now, ticket=a["ticket"], month=month,
                         requests_used=used + 1, requests_limit=limit,
@@ -126,8 +137,11 @@ class TicketHandlers(Handlers):
         if status == "waiting_on_customer":
             days = self.profile(ticket).section("tickets")["auto_close_silent_days"]
             silent = utc(now) + timedelta(days=days)
+        first = self._first(ticket, now)
         ticket.record(Ticket.AgentReplied, now=now, agent=a["agent"], status=status,
-                      first_response=self._first(ticket, now), silent_close_at=silent)
+                      first_response=first, silent_close_at=silent,
+                      measured=self.measured(ticket, now, first_response=first,
+                                             ends_wait=status != "waiting_on_customer"))
         return [ticket]
 
     def customer_reply(self, a: dict, now: datetime) -> list:
@@ -149,7 +163,8 @@ class TicketHandlers(Handlers):
             status = "new"
         else:
             status = "open"
-        ticket.record(Ticket.CustomerReplied, now=now, status=status, reopened=reopened)
+        ticket.record(Ticket.CustomerReplied, now=now, status=status, reopened=reopened,
+                      measured=self.measured(ticket, now))
         return [ticket]
 
     def notify_customer(self, a: dict, now: datetime) -> list:
@@ -238,6 +253,11 @@ class TicketHandlers(Handlers):
             record_breach_if_due(ticket, utc(now), timer_id=f"sla:{ticket.ticket}")
         return first
 
+    def measured(self, ticket: Ticket, now: datetime, **ends: bool) -> dict:
+        """The R-SLA-4 times an event of `ticket` at `now` ends, measured on the desk's
+        calendar (`domain.policy.sla.measure`)."""
+        return measure(self.profile(ticket), ticket, now, **ends)
+
     def solve_ticket(self, a: dict, now: datetime) -> list:
         ticket = self.ticket(a["ticket"])
         ticket.guard_open("solved")
@@ -246,9 +266,10 @@ class TicketHandlers(Handlers):
         if ticket.charges and ticket.paid_work:
             warranty = utc(now) + timedelta(days=profile.section("pricing")["warranty_days"])
         days = profile.section("tickets")["auto_close_solved_days"]
-        ticket.record(Ticket.Solved, now=now, agent=a["agent"],
-                      first_response=self._first(ticket, now), warranty_until=warranty,
-                      auto_close_at=utc(now) + timedelta(days=days))
+        first = self._first(ticket, now)
+        ticket.record(Ticket.Solved, now=now, agent=a["agent"], first_response=first,
+                      warranty_until=warranty, auto_close_at=utc(now) + timedelta(days=days),
+                      measured=self.measured(ticket, now, first_response=first, solved=True))
         return [ticket]
 
     def decline_ticket(self, a: dict, now: datetime) -> list:
@@ -257,15 +278,19 @@ class TicketHandlers(Handlers):
         if a["reason"] not in reasons:
             raise InvalidArgumentError(f"reason must be one of {', '.join(reasons)}")
         ticket.guard_open("declined")
+        first = self._first(ticket, now)
         ticket.record(Ticket.Declined, now=now, agent=a["agent"], reason=a["reason"],
-                      first_response=self._first(ticket, now))
+                      first_response=first,
+                      measured=self.measured(ticket, now, first_response=first))
         return [ticket]
 
     def forward_ticket(self, a: dict, now: datetime) -> list:
         ticket = self.ticket(a["ticket"])
         ticket.guard_open("forwarded")
+        first = self._first(ticket, now)
         ticket.record(Ticket.Forwarded, now=now, agent=a["agent"], to=a["to"],
-                      estimate_hours=a["estimate_hours"], first_response=self._first(ticket, now))
+                      estimate_hours=a["estimate_hours"], first_response=first,
+                      measured=self.measured(ticket, now, first_response=first))
         return [ticket]
 
     def mark_duplicate(self, a: dict, now: datetime) -> list:
@@ -281,7 +306,8 @@ class TicketHandlers(Handlers):
             raise InvalidTransitionError(f"ticket {a['of']} is itself merged")
         ticket.guard_open("merged")
         ticket.record(Ticket.Merged, now=now, of=a["of"],
-                      technical_fault=bool(a["technical_fault"]))
+                      technical_fault=bool(a["technical_fault"]),
+                      measured=self.measured(ticket, now))
         changed: list[Any] = [ticket]
         if not a["technical_fault"]:
             customer = self.customer(ticket.customer)

@@ -66,8 +66,9 @@ class TimerHandlers:
         ticket = self.desk.load(Ticket, Ticket.id_for(subject))
         if ticket is None or ticket.status != "solved":
             return []
-        ticket.record(Ticket.Closed, now=later(now, ticket), reason="solved_inactive",
-                      timer_id=timer_id)
+        at = later(now, ticket)
+        ticket.record(Ticket.Closed, now=at, reason="solved_inactive", timer_id=timer_id,
+                      measured=self.measured(ticket, at))
         return [ticket]
 
     def _timer_auto_close_silent(self: Any, subject: str, timer_id: str,
@@ -76,7 +77,9 @@ class TimerHandlers:
         if ticket is None or ticket.status != "waiting_on_customer":
             return []
         reason = self.profile(ticket).section("tickets")["silent_close_reason"]  # R-TKT-5
-        ticket.record(Ticket.Closed, now=later(now, ticket), reason=reason, timer_id=timer_id)
+        at = later(now, ticket)
+        ticket.record(Ticket.Closed, now=at, reason=reason, timer_id=timer_id,
+                      measured=self.measured(ticket, at))  # the silent wait ends (R-SLA-4)
         return [ticket]
 
     def _timer_ban_expiry(self: Any, subject: str, timer_id: str, now: datetime) -> list:
@@ -94,9 +97,10 @@ class TimerHandlers:
         lic = customer.licenses.get(license_id) if customer else None
         if lic is None or lic["ended"] or lic["ends_at"] > now:
             return []
-        customer.record(Customer.SupportPeriodEnded, now=later(now, customer),
-                        license=license_id,
+        at = later(now, customer)
+        customer.record(Customer.SupportPeriodEnded, now=at, license=license_id,
                         timer_id=timer_id)
+        self.set_allowance(customer, self.profile(customer), at, f"period_ended:{license_id}")
         return [customer]
 
     def _timer_subscription_expiry(self: Any, subject: str, timer_id: str,
@@ -105,7 +109,13 @@ class TimerHandlers:
         if sub is None or sub.status == "expired" or sub.ends_at > now:
             return []
         sub.record(Subscription.Expired, now=later(now, sub), timer_id=timer_id)
-        return [sub]
+        customer = self.desk.load(Customer, Customer.id_for(sub.customer))
+        if customer is None:
+            return [sub]
+        at = later(now, customer)
+        self.set_allowance(customer, self.profile(customer), at,
+                           f"expired:{sub.subscription}", known={sub.subscription: sub})
+        return [sub, customer]
 
     def _timer_dispute_overdue(self: Any, subject: str, timer_id: str,
                                now: datetime) -> list:

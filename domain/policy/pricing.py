@@ -113,7 +113,11 @@ def _price_by_time(profile: PolicyProfile, work: WorkContext, minutes: int) -> C
     mode = pricing["mode"]
     if mode == "credits":
         return _price_in_credits(profile, work, minutes)
-    if mode == "paid_after_period" and work.paid_work and pricing.get("hourly_rate"):
+    # R-PAY-1: on a paid-work ticket the profile's kinds of work are paid (ImageCMS: the
+    # technical work, not the consultation itself); a profile naming none pays every kind.
+    paid_kinds = pricing.get("paid_work_kinds")
+    paid = work.paid_work and (paid_kinds is None or work.kind in paid_kinds)
+    if mode == "paid_after_period" and paid and pricing.get("hourly_rate"):
         unit_minutes = pricing.get("paid_unit_minutes", 15)
         units = _units(minutes, unit_minutes)
         rate = Money.parse(pricing["hourly_rate"])
@@ -123,6 +127,9 @@ def _price_by_time(profile: PolicyProfile, work: WorkContext, minutes: int) -> C
     if modification:
         return ChargeDecision("R-TKT-9", 0, minutes, 0, modification=True,
                               notes=["beyond the quota: custom development, not support"])
+    if mode == "paid_after_period" and work.paid_work and not paid:
+        return ChargeDecision("R-PAY-1", 0, minutes, 0,
+                              notes=[f"{work.kind} is not paid work: it is not charged"])
     return ChargeDecision("R-SUB-1", 0, minutes, 0, notes=["support work is not charged"])
 
 

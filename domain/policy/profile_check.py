@@ -217,17 +217,20 @@ def _must_be_in(path: str, values: Any, allowed: Sequence[Any], what: str,
 
 def _named_in_lists(data: Mapping[str, Any]) -> Iterator[ProfileProblem]:
     """Departments, plans, channels and categories named anywhere must be the profile's
-    (R-TKT-1, R-TKT-8, R-SLA-1, R-TKT-11)."""
+    (R-TKT-1, R-TKT-8, R-TKT-12, R-SLA-1, R-TKT-11)."""
     departments = [d for _, d in _items(data.get("departments"))]
     categories = [c for _, c in _items(data.get("categories"))]
     channels = [c for _, c in _items(data.get("channels"))]
     plans = list(_mapping(data.get("plans")))
-    yield from _must_be_in("no_plan.departments",
-                           _mapping(data.get("no_plan")).get("departments"),
-                           departments, "departments")
-    for name, plan in _mapping(data.get("plans")).items():
-        yield from _must_be_in(f"plans.{name}.departments", _mapping(plan).get("departments"),
+    entitlements = [("no_plan", _mapping(data.get("no_plan")))]
+    entitlements += [(f"plans.{name}", _mapping(plan))
+                     for name, plan in _mapping(data.get("plans")).items()]
+    for path, plan in entitlements:
+        yield from _must_be_in(f"{path}.departments", plan.get("departments"),
                                departments, "departments")
+        # R-TKT-12: a plan offers some of the desk's channels, never one it does not.
+        yield from _must_be_in(f"{path}.channels", plan.get("channels"), channels,
+                               "channels")
     for name, product in _mapping(data.get("products")).items():
         after = _mapping(_mapping(product).get("after_period"))
         yield from _must_be_in(f"products.{name}.after_period.departments",

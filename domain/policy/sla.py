@@ -1,5 +1,6 @@
 """SLA targets (R-SLA-1..3, R-SLA-5): which first-response target a new ticket gets under
-a profile, and when it falls due.
+a profile, and when it falls due; and the measures of R-SLA-4 (first response,
+resolution, waiting on the customer) in calendar and business time.
 
 Pure: the profile and the opening instant are arguments, and the answer records the
 rule, calendar version and clock mode that produced it, so a breach can be explained and
@@ -9,6 +10,7 @@ is never recomputed under a later calendar.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain.base import utc
 from domain.calendar import ClockMode
@@ -44,3 +46,50 @@ def sla_target(profile: PolicyProfile, *, plan: str | None, channel: str,
                 "calendar_id": calendar.calendar_id, "calendar_version": calendar.version,
                 "profile_version": profile.version}
     return None
+
+
+def measure(profile: PolicyProfile, ticket: Any, now: datetime, *,
+            first_response: bool = False, solved: bool = False,
+            ends_wait: bool = True) -> dict[str, Any]:
+    """Returns the R-SLA-4 figures an event at `now` ends, in whole seconds: calendar time
+    and the desk's business time (its calendar, counted by `sla.measured_clock`).
+
+    Always: `waiting_seconds` and `waiting_business_seconds`, the time the ticket has
+    waited on the customer in all, counting the wait `now` ends (`ends_wait`, if it is
+    waiting); with `first_response`, the time from opening to this first reaction; with
+    `solved`, the time from opening to this solution (resolution is measured, never a
+    target). The calendar id and version and the clock are recorded with them, so a
+    later calendar never changes what was measured (R-SLA-5)."""
+    calendar = profile.calendar
+    mode = ClockMode(profile.section("sla").get("measured_clock",
+                                                ClockMode.BUSINESS_HOURS.value))
+    at = utc(now)
+    spans = list(ticket.waiting_spans)
+    if ends_wait and ticket.waiting_since is not None:
+        spans.append((ticket.waiting_since, at))
+    out: dict[str, Any] = {
+        "calendar_id": calendar.calendar_id, "calendar_version": calendar.version,
+        "clock_mode": str(mode),
+        "waiting_seconds": sum(_seconds(hi - lo) for lo, hi in spans),
+        "waiting_business_seconds": sum(_seconds(calendar.elapsed(lo, hi, mode))
+                                        for lo, hi in spans)}
+    for name, wanted in (("first_response", first_response), ("resolution", solved)):
+        if wanted:
+            out[f"{name}_seconds"] = _seconds(at - ticket.opened_at)
+            out[f"{name}_business_seconds"] = _seconds(
+                calendar.elapsed(ticket.opened_at, at, mode))
+    return out
+
+
+def measure_opened(profile: PolicyProfile) -> dict[str, Any]:
+    """The figures of a ticket just opened: the clock it is measured by, nothing waited
+    (R-SLA-4)."""
+    calendar = profile.calendar
+    mode = profile.section("sla").get("measured_clock", ClockMode.BUSINESS_HOURS.value)
+    return {"calendar_id": calendar.calendar_id, "calendar_version": calendar.version,
+            "clock_mode": str(ClockMode(mode)), "waiting_seconds": 0,
+            "waiting_business_seconds": 0}
+
+
+def _seconds(duration: timedelta) -> int:
+    return max(0, int(duration.total_seconds()))

@@ -93,7 +93,8 @@ def register(main: click.Group) -> None:
     def status(as_json: bool) -> None:
         """Show the store head, the relay and what the topic holds, each projector
         group's lag, the quarantine and the servers (which, their versions, health);
-        exit 3 if a server does not answer, 1 if something is wrong (a lost topic)."""
+        exit 3 if a server does not answer, 1 if something is wrong (a lost topic, a
+        schema not migrated yet)."""
         from supportlog.status import collect, render
 
         report = collect(settings())

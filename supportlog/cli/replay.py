@@ -123,7 +123,7 @@ def _as_of_table(states: list[Any], at: datetime) -> None:
         table.add_column(column)
     for s in states:
         open_tickets = sum(1 for t in s.tickets if t.status in OPEN_STATES)
-        table.add_row(s.customer, s.tenant, "-" if s.balance is None else str(s.balance),
+        table.add_row(s.customer, s.tenant, str(s.balance),
                       str(open_tickets), str(sum(t.sla == "breached" for t in s.tickets)),
                       str(sum(t.sla == "overdue" for t in s.tickets)),
                       "yes" if s.ban else "", str(sum(d["status"] == "open"
@@ -249,7 +249,9 @@ def _what_if_text(report: Any) -> None:
         click.echo(f"note: no desk {report.profile['id']!r} in the log; nothing changes")
     click.echo(f"{data['commands']} recorded commands replayed, {data['timers_fired']} "
                f"timer events, {len(report.rejected)} rejected under the changed profile")
-    rows = [*data["customers"], {"customer": "TOTAL", **data["totals"]}]
+    counted, shown = data["totals"]["customers"], len(data["customers"])
+    label = f"TOTAL (all {counted} customer{'' if counted == 1 else 's'}; {shown} shown)"
+    rows = [*data["customers"], {"customer": label, **data["totals"]}]
     # Only the figures that changed somewhere: a what-if is read for its differences.
     names = [n for n in FIGURE_NAMES if any(r["difference"][n] for r in rows)] or \
         ["charges", "credits"]

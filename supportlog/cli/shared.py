@@ -94,9 +94,13 @@ def _exit_late(deadline_s: float) -> None:
 
 
 def progress_bar(console: Console, transient: bool = True) -> Progress:
-    """A progress display for long work: description, bar, done of total, time taken."""
+    """A progress display for long work: description, bar, done of total, time taken.
+
+    Only on a terminal: into a pipe or a file it would be noise, and rich ends a
+    progress display there with an empty line, which would open the command's output."""
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=transient)
+                    TimeElapsedColumn(), console=console, transient=transient,
+                    disable=not console.is_terminal)
 
 
 def table_console() -> Console:

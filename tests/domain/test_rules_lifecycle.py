@@ -86,35 +86,6 @@ def test_r_sub_1_standard_is_never_bought_alone_and_terms_come_from_the_plan():
         term="year")
 
 
-def test_r_sub_2_r_pay_1_imagecms_work_after_30_days_is_paid_30_usd_an_hour():
-    """R-SUB-2, R-PAY-1: 30 free days from the licence, then 7.5 USD per 15 minutes."""
-    desk = desk_for("imagecms")
-    run(desk, "register_customer", customer="c1", email="c1@example.com")
-    run(desk, "buy_license", customer="c1", license="l1", product="shop-pro")
-    open_technical(desk, ticket="t1", at_min=10)
-    run(desk, "log_work", 20, ticket="t1", agent="a1", minutes=30, kind="investigation")
-    assert charges(desk, "t1") == []
-    open_technical(desk, ticket="t2", at_min=31 * DAY)
-    run(desk, "log_work", 31 * DAY + 10, ticket="t2", agent="a1", minutes=20,
-        kind="investigation")
-    assert [c["money"] for c in charges(desk, "t2")] == ["15 USD"]
-
-
-def test_r_pay_2_questions_about_paid_work_within_a_month_are_free():
-    """R-PAY-2: after the paid ticket is solved, more work on it within 30 days is free."""
-    desk = desk_for("imagecms")
-    run(desk, "register_customer", customer="c1", email="c1@example.com")
-    run(desk, "buy_license", customer="c1", license="l1", product="shop-pro")
-    open_technical(desk, ticket="t1", at_min=31 * DAY)
-    run(desk, "log_work", 31 * DAY + 10, ticket="t1", agent="a1", minutes=15,
-        kind="investigation")
-    run(desk, "solve_ticket", 31 * DAY + 20, ticket="t1", agent="a1")
-    run(desk, "customer_reply", 40 * DAY, ticket="t1")
-    run(desk, "log_work", 40 * DAY + 10, ticket="t1", agent="a1", minutes=30,
-        kind="investigation")
-    assert [c["money"] for c in charges(desk, "t1")] == ["7.5 USD"]
-
-
 def test_r_sub_4_an_incident_package_covers_one_request_up_to_2_hours():
     """R-SUB-4: the package covers 120 minutes of one ticket; the rest is credits."""
     desk = desk_for("cart-power")

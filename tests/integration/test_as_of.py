@@ -134,7 +134,8 @@ def test_asof_on_the_command_line_as_json_and_as_a_summary(settings):
         runner.pipeline.sync()
         env = {"DATABASE_URL": settings.database_url,
                "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-               "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id}
+               "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
+               "SUPPORTLOG_HOME": str(settings.home)}
         one = CliRunner().invoke(main, ["asof", INSTANT.isoformat(), "--customer", "c1",
                                         "--json"], env=env)
         text = CliRunner().invoke(main, ["asof", INSTANT.isoformat(), "--customer", "c1"],

@@ -34,7 +34,8 @@ def cli(settings, *args: str):
     env = {"DATABASE_URL": settings.database_url,
            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
            "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
-           "SUPPORTLOG_PARTITIONS": str(settings.partitions)}
+           "SUPPORTLOG_PARTITIONS": str(settings.partitions),
+           "SUPPORTLOG_HOME": str(settings.home)}
     return CliRunner().invoke(main, list(args), env=env)
 
 

@@ -5,7 +5,11 @@ document; `schema export` writes both; docs/events.md is current."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -16,12 +20,12 @@ from referencing.jsonschema import DRAFT7
 from domain.base import EVENT_TYPES
 from eventlog.asyncapi import asyncapi_document
 from eventlog.catalogue import (
-    BASE_URI,
     ENVELOPE_FIELDS,
     ENVELOPE_FILE,
     CatalogueError,
     event_file,
     json_schema_of,
+    optional_fields,
     payload_fields,
     schema_files,
 )
@@ -40,10 +44,10 @@ SCENARIOS = ROOT / "tests" / "scenarios"
 
 
 def catalogue_validator() -> Draft202012Validator:
-    """Validates a record value against the envelope schema, resolving `data` by type."""
+    """Validates a record value against the envelope schema, resolving `data` by type
+    (each schema known by its path in the catalogue, as the exported files are)."""
     registry = Registry().with_resources(
-        (BASE_URI + path, Resource.from_contents(schema))
-        for path, schema in schema_files().items())
+        (path, Resource.from_contents(schema)) for path, schema in schema_files().items())
     return Draft202012Validator(schema_files()[ENVELOPE_FILE], registry=registry,
                                 format_checker=FormatChecker())
 
@@ -66,7 +70,10 @@ def test_every_event_type_has_a_schema_generated_from_its_fields():
         Draft202012Validator.check_schema(schema)
         assert schema["title"] == f"{name} v{cls.SCHEMA_VERSION}"
         assert list(schema["properties"]) == [field for field, _ in payload_fields(cls)]
-        assert set(schema["required"]) == set(schema["properties"])
+        # A field added after events of the type were stored is optional: old events
+        # lack it, and their bytes never change.
+        assert set(schema["required"]) == set(schema["properties"]) - optional_fields(cls)
+        assert all(name in schema["properties"] for name in optional_fields(cls))
     envelope = files[ENVELOPE_FILE]
     Draft202012Validator.check_schema(envelope)
     assert envelope["properties"]["type"]["enum"] == sorted(EVENT_TYPES)
@@ -130,7 +137,7 @@ def published(servers, tmp_path_factory) -> list:
                     home=tmp_path_factory.mktemp("catalogue"), partitions=2)
     records = []
     with isolated_system(base, "catalogue") as system:
-        play(system, seed=5, customers=10, days=5)
+        play(system, seed=5, customers=10, days=5, end=START + timedelta(days=5))
         system.desk.execute("register_customer", {"customer": "k1"}, START,
                             command_id="catalogue-1")  # a command receipt
         Pipeline(system).sync()
@@ -205,6 +212,54 @@ def test_schema_export_writes_every_schema_the_asyncapi_and_the_profile_document
     assert document["channels"]["events"]["address"] == "acme.events"
     charged = json.loads((tmp_path / "out" / event_file("credit.charged", 1)).read_text())
     assert charged["properties"]["credits"] == {"type": "integer"}
+
+
+def _references(node: Any) -> list[str]:
+    """Returns every `$ref` and `$id` value in a JSON document."""
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k in ("$ref", "$id")] + [
+            r for v in node.values() for r in _references(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _references(v)]
+    return []
+
+
+#: An environment where any HTTP(S) request fails at once (a proxy nobody listens on):
+#: a schema that still needed the network could not be retrieved.
+OFFLINE = {**os.environ, "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY":
+           "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9",
+           "https_proxy": "http://127.0.0.1:9", "NO_PROXY": "", "no_proxy": ""}
+
+
+def test_exported_schemas_validate_real_records_offline_with_check_jsonschema(
+        published, tmp_path):
+    """A subscriber checks records with the exported folder alone: every reference
+    resolves to a file in it (none is a URL), and `check-jsonschema` validates the
+    records published for every event type without --base-uri and without network."""
+    out = tmp_path / "schemas"
+    result = CliRunner().invoke(main, ["schema", "export", str(out)])
+    assert result.exit_code == 0, result.output
+    for path in out.rglob("*.json"):
+        for reference in _references(json.loads(path.read_text())):
+            assert "://" not in reference, f"{path.name}: {reference}"
+            target = reference.split("#")[0]
+            assert not target or (path.parent / target).is_file(), f"{path}: {reference}"
+    records = tmp_path / "records"
+    records.mkdir()
+    for n, (record, _envelope) in enumerate(published):
+        (records / f"{n:05d}.json").write_bytes(record.value)
+    check = [str(ROOT / ".venv" / "bin" / "check-jsonschema"), "--no-cache",
+             "--schemafile", str(out / ENVELOPE_FILE)]
+    valid = subprocess.run([*check, *sorted(map(str, records.iterdir()))], env=OFFLINE,
+                           capture_output=True, text=True, timeout=300)
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    assert "ok -- validation done" in valid.stdout
+    charged = next(json.loads(r.value) for r, e in published if e.type == "credit.charged")
+    charged["data"]["credits"] = "forty"  # the event type's own schema must be applied
+    (tmp_path / "bad.json").write_text(json.dumps(charged))
+    invalid = subprocess.run([*check, str(tmp_path / "bad.json")], env=OFFLINE,
+                             capture_output=True, text=True, timeout=60)
+    assert invalid.returncode == 1 and "'forty' is not of type 'integer'" in invalid.stdout
 
 
 def test_docs_events_md_reference_is_generated_from_the_current_catalogue():

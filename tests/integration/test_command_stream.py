@@ -16,6 +16,7 @@ from domain.policy.profile import builtin_profile
 from supportlog.bootstrap import bootstrap
 from supportlog.cli.run import answer_line
 from supportlog.logs import JsonLines
+from tests.conftest import cli_env
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SUPPORTLOG = [sys.executable, "-m", "supportlog.cli"]
@@ -36,10 +37,7 @@ HOSTILE = [
 
 
 def env_for(settings) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": settings.database_url,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-            "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
-            "SUPPORTLOG_PARTITIONS": str(settings.partitions)}
+    return {**os.environ, **cli_env(settings)}
 
 
 def test_hostile_lines_are_each_answered_and_the_rest_of_stdin_is_read(settings):

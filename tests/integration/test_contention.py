@@ -22,6 +22,7 @@ from domain.errors import InvalidArgumentError
 from domain.policy.profile import builtin_profile
 from domain.ticket import Ticket
 from supportlog.bootstrap import bootstrap
+from tests.conftest import cli_env
 
 SUPPORTLOG = [sys.executable, "-m", "supportlog.cli"]
 PROCESSES = 3
@@ -29,10 +30,7 @@ COMMANDS = 200
 
 
 def env_for(settings) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": settings.database_url,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-            "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
-            "SUPPORTLOG_PARTITIONS": str(settings.partitions)}
+    return {**os.environ, **cli_env(settings)}
 
 
 def race(settings, lines_of: list[list[dict]], ready: dict) -> list[list[dict]]:

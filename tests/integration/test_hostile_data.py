@@ -17,16 +17,13 @@ from domain.policy.profile import builtin_profile
 from supportlog.bootstrap import bootstrap
 from supportlog.cli import main
 from supportlog.pipeline import Pipeline
+from tests.conftest import cli_env
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def cli(settings, *args: str):
-    env = {"DATABASE_URL": settings.database_url,
-           "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-           "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
-           "SUPPORTLOG_PARTITIONS": str(settings.partitions),
-           "SUPPORTLOG_HOME": str(settings.home)}
+    env = cli_env(settings)
     return CliRunner().invoke(main, list(args), env=env)
 
 

@@ -55,7 +55,7 @@ from supportlog.cli import main
 from supportlog.scenario import ScenarioRunner
 from supportlog.settings import Settings
 from supportlog.status import collect, render
-from tests.conftest import wait_for
+from tests.conftest import cli_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPPORTLOG = ROOT / ".venv" / "bin" / "supportlog"
@@ -247,13 +247,6 @@ def produced_offsets(conn: psycopg.Connection, topic: str) -> dict[int, int]:
                              "WHERE topic = %s", (topic,)).fetchall())
 
 
-def cli_env(settings: Settings) -> dict[str, str]:
-    """The environment that points the CLI at the test's database and topic."""
-    return {"DATABASE_URL": settings.database_url or "",
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
-            "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
-            "SUPPORTLOG_PARTITIONS": str(settings.partitions),
-            "SUPPORTLOG_HOME": str(settings.home), "SUPPORTLOG_BROKER": settings.broker}
 
 
 # --- fold coverage -------------------------------------------------------------------
@@ -334,8 +327,11 @@ def test_r_qta_every_month_keeps_its_request_and_modification_counters(history):
     months = conn.execute("SELECT customer, month, requests_used, modifications_used "
                           "FROM quota_months WHERE customer IN ('c1', 'k1') "
                           "ORDER BY customer, month").fetchall()
+    # c1's licence period ended in May, which set May's allowance and so June's rollover
+    # (R-QTA-1, R-QTA-3): a month with no activity still starts at zero.
     assert months == [("c1", "2026-04", 1, 0), ("c1", "2026-05", 0, 0),
-                      ("k1", "2026-05", 6, 1), ("k1", "2026-06", 0, 0)]
+                      ("c1", "2026-06", 0, 0), ("k1", "2026-05", 6, 1),
+                      ("k1", "2026-06", 0, 0)]
     # the scenario checks' table keeps only the current month
     assert conn.execute("SELECT month, requests_used FROM quotas WHERE customer = 'k1'"
                         ).fetchone() == ("2026-06", 0)
@@ -676,18 +672,18 @@ def test_status_shows_each_group_against_the_store_head_and_the_relay(settings):
         assert (group.group_id, group.lag, group.behind_head) == (settings.group_id, 0, 0)
         assert group.applied_through == caught_up.store_head == caught_up.relay_position
 
-        for n in range(3):
+        for n in range(3):  # each records the customer and its allowance (R-QTA-1)
             desk.execute("register_customer", {"customer": f"late{n}"}, NOW)
         relay.pump()
         behind = collect(settings)
-        assert behind.groups[0].lag == 3
+        assert behind.groups[0].lag == 6
         assert behind.groups[0].applied_through < behind.store_head
-        assert behind.store_head == caught_up.store_head + 3
+        assert behind.store_head == caught_up.store_head + 6
         assert sum(behind.produced.values()) == sum(p.produced for p in behind.groups[0]
                                                     .partitions)
         text = render(behind)
         assert f"group {settings.group_id}: applied through notification" in text
-        assert "3 records behind the relay" in text
+        assert "6 records behind the relay" in text
 
         result = _run_cli(settings, "status", "--json")
         assert result.exit_code == 0, result.output
@@ -699,10 +695,11 @@ def test_status_shows_each_group_against_the_store_head_and_the_relay(settings):
 
 
 def test_status_reports_an_unreachable_database_and_exits_3(settings):
+    """README: exit status 3 when a server is unreachable (1 is for a failed check)."""
     down = replace(settings, database_url="postgresql://postgres@127.0.0.1:1/none")
     report = collect(down)
     assert not report.healthy and report.infrastructure["postgres"].startswith("down")
-    assert report.unreachable
+    assert report.unreachable == ["postgres"]
     assert _run_cli(down, "status").exit_code == 3
 
 

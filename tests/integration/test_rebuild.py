@@ -14,6 +14,7 @@ from replay.shadow import SHADOW_SCHEMA
 from supportlog.bootstrap import bootstrap
 from supportlog.cli import main
 from supportlog.scenario import ScenarioRunner, load_scenario
+from tests.conftest import cli_env
 
 SCENARIOS = Path(__file__).parents[1] / "scenarios"
 FILES = sorted(SCENARIOS.glob("*.json"))
@@ -31,11 +32,6 @@ def played(settings, name: str = "cart-power-credits.json"):
     return system, system.connect()
 
 
-def cli_env(settings) -> dict[str, str]:
-    return {"DATABASE_URL": settings.database_url,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-            "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
-            "SUPPORTLOG_PARTITIONS": str(settings.partitions)}
 
 
 @pytest.mark.parametrize("name", [p.name for p in FILES], ids=[p.stem for p in FILES])

@@ -9,6 +9,7 @@ import dataclasses
 import functools
 import random
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from replay.rebuild import rebuild
 from replay.streams import notification_batches
 from supportlog.bootstrap import bootstrap
 from supportlog.demo import play
+from supportlog.workload import START
 from tests.integration.test_rebuild import played
 
 
@@ -44,7 +46,7 @@ def test_hash_free_envelopes_of_a_whole_log_equal_the_general_ones_but_for_the_h
         settings):
     system = bootstrap(settings)
     try:
-        play(system, seed=11, customers=12, days=10)
+        play(system, seed=11, customers=12, days=10, end=START + timedelta(days=10))
         desk = system.desk
         fast = [e for batch in notification_batches(desk, with_hash=False) for e in batch]
         full = [e for batch in notification_batches(desk) for e in batch]

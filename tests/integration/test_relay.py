@@ -4,6 +4,9 @@ and refills a topic that lost what it had published."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from uuid import UUID
+
 import pytest
 from kafka import KafkaAdminClient
 
@@ -14,8 +17,11 @@ from eventlog.log_chain import (
     CHECKPOINT_EVERY,
     START,
     chain_over,
+    links_end,
     read_checkpoints,
     read_head,
+    read_links,
+    unpack_links,
 )
 from eventlog.topic_reader import high_water_marks
 from supportlog.bootstrap import bootstrap
@@ -123,6 +129,38 @@ def test_r_aud_3_the_chain_catches_up_with_events_an_older_relay_published(setti
         assert read_head(conn) == recomputed_chain(system)
     finally:
         system.close()
+
+
+def test_r_aud_3_relays_keep_one_keyed_record_of_every_position_they_chained(settings):
+    """Two relays of one store (two topics, other batch sizes) take turns: their keyed
+    record holds each stored event's position, id and hash exactly once, in rows that
+    join end to start, each with a valid MAC."""
+    system = bootstrap(settings)
+    try:
+        fill_store(system, seed=6, customers=6, days=2)
+        relay_of(system, batch_size=17).pump_once()
+        other = bootstrap(replace(settings, topic=f"{settings.topic}-other"))
+        try:
+            relay_of(other, batch_size=40).pump()
+        finally:
+            other.close()
+        fill_store(system, seed=7, customers=2, days=1, prefix="more-")
+        relay_of(system, batch_size=17).pump()
+        conn = system.connect()
+        rows = list(read_links(conn, links_end(conn)))
+        assert all(row.signed_by(system.log_key) for row in rows)
+        assert [row.after for row in rows] == [0] + [row.last for row in rows[:-1]]
+        recorded = [(position, str(UUID(bytes=ident)), event_hash.hex())
+                    for row in rows for position, ident, event_hash in unpack_links(row.links)]
+        assert recorded == [(e.position, e.event_id, system.desk.mapper.to_domain_event(n).hash)
+                            for e, n in zip(stored_events(system), notifications(system),
+                                            strict=True)]
+    finally:
+        system.close()
+
+
+def notifications(system) -> list:
+    return system.desk.recorder.select_notifications(0, 100_000, inclusive_of_start=False)
 
 
 def test_the_relay_only_moves_back(settings):

@@ -25,7 +25,8 @@ def env_for(settings, **extra: str) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": settings.database_url,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
             "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
-            "SUPPORTLOG_PARTITIONS": str(settings.partitions), **extra}
+            "SUPPORTLOG_PARTITIONS": str(settings.partitions),
+            "SUPPORTLOG_HOME": str(settings.home), **extra}
 
 
 def test_command_lines_are_answered_with_events_or_a_code(settings):

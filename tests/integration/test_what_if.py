@@ -163,7 +163,8 @@ def test_whatif_on_the_command_line(settings):
     try:
         env = {"DATABASE_URL": settings.database_url,
                "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
-               "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id}
+               "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
+               "SUPPORTLOG_HOME": str(settings.home)}
         args = ["whatif", "--profile", "cart-power", "--set", "credits.unit_minutes=10"]
         text = CliRunner().invoke(main, args, env=env)
         as_json = CliRunner().invoke(main, [*args, "--json"], env=env)
@@ -176,3 +177,42 @@ def test_whatif_on_the_command_line(settings):
     assert "rejected 2026-03-02T06:31:00Z log_work" in text.output
     assert json.loads(as_json.output)["totals"]["difference"]["credits"] == -30
     assert typo.exit_code == 2 and "unit_minute" in typo.output
+
+
+TWO_CUSTOMERS = {"profile": "cart-power", "steps": [
+    *[{"at": f"2026-03-02T09:0{n}:00+04:00", "do": do, "args": args} for n, (do, args) in
+      enumerate([("register_customer", {"customer": "c1"}),
+                 ("register_customer", {"customer": "c2"}),
+                 ("purchase_credits", {"customer": "c1", "purchase": "p1", "package": 80}),
+                 ("purchase_credits", {"customer": "c2", "purchase": "p2", "package": 80})])],
+    *[{"at": f"2026-03-02T10:0{n}:00+04:00", "do": "open_ticket",
+       "args": {"customer": c, "ticket": f"t{c}", "department": "technical",
+                "channel": "helpdesk", "subject": "Checkout fails"}}
+      for n, c in enumerate(("c1", "c2"))],
+    *[{"at": f"2026-03-02T11:0{n}:00+04:00", "do": "log_work",
+       "args": {"ticket": f"t{c}", "agent": "a1", "minutes": minutes,
+                "kind": "investigation", "classification": "third_party_addon"}}
+      for n, (c, minutes) in enumerate((("c1", 30), ("c2", 20)))],
+]}
+
+
+def test_whatif_says_its_total_counts_customers_the_table_does_not_show(settings):
+    """R-AUD-4: 30 minutes cost 3 units of 10 instead of 2 of 15; 20 minutes cost 2
+    units either way, so c2 is not shown but is in the total, and the label says so."""
+    system = play(settings, TWO_CUSTOMERS)
+    try:
+        env = {"DATABASE_URL": settings.database_url,
+               "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap,
+               "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id}
+        args = ["whatif", "--profile", "cart-power", "--set", "credits.unit_minutes=10"]
+        text = CliRunner().invoke(main, args, env=env)
+        as_json = CliRunner().invoke(main, [*args, "--json"], env=env)
+    finally:
+        system.close()
+    assert text.exit_code == 0, text.output
+    [total_line] = [line for line in text.output.splitlines() if "TOTAL" in line]
+    assert "TOTAL (all 2 customers; 1 shown)" in total_line
+    assert "40 -> 50 (+10)" in total_line
+    data = json.loads(as_json.output)
+    assert [row["customer"] for row in data["customers"]] == ["c1"]
+    assert data["totals"]["customers"] == 2

@@ -97,7 +97,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
                 "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
                 "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
                 "SUPPORTLOG_PARTITIONS": str(settings.partitions),
-                "SUPPORTLOG_BROKER": settings.broker})
+                "SUPPORTLOG_HOME": str(settings.home), "SUPPORTLOG_BROKER": settings.broker})
     return env
 
 

@@ -46,3 +46,25 @@ def test_a_failing_check_is_reported_with_its_step_number(settings):
     assert report.failures[0].startswith("step 2: balance of c1 is 0, expected 5")
     assert report.failures[1].startswith("step 3: unknown command")
     assert "goes backwards" in report.failures[2]
+
+
+def test_r_qta_1_a_quota_missing_from_the_projection_is_reported_not_read_as_zero(settings):
+    """R-QTA-1: right after a CS-Cart Plus subscription starts its quota reads 4 free
+    modifications; a customer with no quota row fails the check instead of reading 0."""
+    scenario = {"profile": "cs-cart", "steps": [
+        {"at": "2026-04-06T09:00:00+04:00", "do": "register_customer",
+         "args": {"customer": "c1"}},
+        {"at": "2026-04-06T09:01:00+04:00", "do": "start_subscription",
+         "args": {"customer": "c1", "subscription": "s1", "plan": "plus", "term": "month"}},
+        {"at": "2026-04-06T09:02:00+04:00",
+         "expect": {"quota": {"c1": {"modifications_free_left": 4, "requests_used": 0}},
+                    "balance": {"c1": 0}, "banned": {"c1": False}}},
+        {"at": "2026-04-06T09:03:00+04:00",
+         "expect": {"quota": {"ghost": {"modifications_free_left": 0}}}},
+    ]}
+    system = bootstrap(settings)
+    try:
+        report = ScenarioRunner(system).run(scenario)
+    finally:
+        system.close()
+    assert report.failures == ["step 4: the quota of ghost is not in the projection"]
