@@ -144,6 +144,8 @@ class EmbeddedInfra:
         self.home.mkdir(parents=True, exist_ok=True)
         state = self.read_state()
         self._check_broker(state)
+        if self.broker == "apache-kafka":
+            apache_kafka.preflight(self.cache)
         credentials = self._credentials(state)
         pg = state.postgres if state and self._alive(state.postgres) else None
         if pg is not None and state is not None and state.credentials is None:

@@ -93,6 +93,14 @@ def require_tool(tool: str) -> str:
     return path
 
 
+def preflight(cache: Path) -> None:
+    """Fails at once, in one line, if `java` is missing, or `mvn` while the jars are not
+    fetched yet: before anything else of the home is started."""
+    require_tool("java")
+    if not (cache / f"kafka-{pom_version()}" / ".complete").exists():
+        require_tool("mvn")
+
+
 def fetch_jars(cache: Path, version: str | None = None) -> Path:
     """Returns the folder of the broker's jars, fetching them with Maven the first time
     (under a lock: two homes starting at once fetch once). Needs `mvn` only then."""

@@ -122,3 +122,20 @@ def test_a_home_made_with_trust_is_switched_to_passwords_at_its_next_start(tmp_p
         psycopg.connect(state.database_url).close()
     finally:
         old.down()
+
+
+def test_apache_kafka_without_java_is_one_line_naming_what_to_install(tmp_path):
+    """Nothing starts: the check comes before PostgreSQL."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "python").symlink_to(sys.executable)
+    env = {"PATH": str(bare), "SUPPORTLOG_HOME": str(tmp_path / "home"),
+           "SUPPORTLOG_BROKER": "apache-kafka", "SUPPORTLOG_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "supportlog.cli", "infra", "up"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3
+    assert done.stderr.splitlines() == [
+        "error: server_unavailable: SUPPORTLOG_BROKER=apache-kafka needs `java`, which is "
+        "not on PATH: install a Java runtime 17 or newer (Debian: apt-get install "
+        "openjdk-17-jre-headless), or use SUPPORTLOG_BROKER=tansu"]
+    assert not (tmp_path / "home" / "pgdata").exists()
