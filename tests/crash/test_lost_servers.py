@@ -91,24 +91,27 @@ def read_line(process: subprocess.Popen, timeout_s: float) -> str:
     return process.stdout.readline()
 
 
-def test_infra_up_brings_lost_servers_back_on_their_ports_and_a_running_relay_resumes(
+def test_infra_up_brings_lost_servers_back_on_their_ports_and_a_running_pipeline_resumes(
         home, tmp_path):
+    """`supportlog run` (relay, projector, scheduler) through the loss of both servers:
+    every part retries, and once `infra up` brought them back on their ports the new
+    commands reach the topic and the read models without a restart."""
     before = home.up()
     env = home_env(home)
     assert cli(env, "adopt", "insales").returncode == 0
     assert cli(env, "command", "--desk", "insales", lines=registrations("a", 5)
                ).returncode == 0
-    log_path = tmp_path / "relay.log"
+    log_path = tmp_path / "run.log"
     with open(log_path, "ab") as log:
-        relay = subprocess.Popen([*SUPPORTLOG, "relay"], env=env, stdout=log, stderr=log)
+        run = subprocess.Popen([*SUPPORTLOG, "run"], env=env, stdout=log, stderr=log)
     try:
-        wait_for(lambda: home_relay_position(home) == store_head(home) > 0, 60,
-                 "the relay to publish the first commands")
+        wait_for(lambda: home_relay_position(home) == store_head(home) > 0
+                 and customers(home) == 5, 60, "the pipeline to fold the first commands")
         kill9(before.kafka.pid)
         stop_postgres(before.postgres, home.pg_data)
-        wait_for(lambda: log_path.read_text().count("trying again") >= 2, 60,
+        wait_for(lambda: log_path.read_text().count("relay lost the") >= 2, 60,
                  "the relay to retry")
-        assert relay.poll() is None, log_path.read_text()[-2000:]
+        assert run.poll() is None, log_path.read_text()[-2000:]
 
         up = cli(env, "infra", "up")
         assert up.returncode == 0, up.stderr
@@ -118,15 +121,26 @@ def test_infra_up_brings_lost_servers_back_on_their_ports_and_a_running_relay_re
         assert after.kafka.ports == before.kafka.ports
         assert cli(env, "command", "--desk", "insales", lines=registrations("b", 3)
                    ).returncode == 0
-        wait_for(lambda: home_relay_position(home) == store_head(home), 90,
-                 "the relay to go on by itself")
+        wait_for(lambda: home_relay_position(home) == store_head(home)
+                 and customers(home) == 8, 120, "the pipeline to go on by itself")
         assert "relay resumed" in log_path.read_text()
-        relay.terminate()
-        assert relay.wait(timeout=STOP_S) == 0
+        run.terminate()
+        assert run.wait(timeout=STOP_S) == 0, log_path.read_text()[-2000:]
     finally:
-        if relay.poll() is None:
-            relay.kill()
-            relay.wait()
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+
+def customers(infra: EmbeddedInfra) -> int:
+    """How many customers the read models hold (0 while the database is away)."""
+    state = infra.read_state()
+    assert state is not None
+    try:
+        with psycopg.connect(state.database_url, connect_timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM customers").fetchone()[0])
+    except psycopg.OperationalError:
+        return 0
 
 
 def test_a_command_reports_a_lost_server_within_15_s_and_never_starts_one(home):
