@@ -100,6 +100,9 @@ def event_schema(type_name: str) -> dict[str, Any]:
     event_class = EVENT_TYPES[type_name]
     where = f"{type_name} ({event_class.__qualname__})"
     fields = payload_fields(event_class)
+    # A field added later with a default is absent from events stored before it existed.
+    defaulted = {f.name for f in dataclasses.fields(event_class)
+                 if f.default is not dataclasses.MISSING}
     return {
         "$schema": DIALECT,
         "$id": BASE_URI + event_file(type_name, event_class.SCHEMA_VERSION),
@@ -108,7 +111,7 @@ def event_schema(type_name: str) -> dict[str, Any]:
         "type": "object",
         "properties": {name: json_schema_of(hint, f"{where}.{name}")
                        for name, hint in fields},
-        "required": [name for name, _ in fields],
+        "required": [name for name, _ in fields if name not in defaulted],
         "additionalProperties": False,
     }
 
@@ -141,7 +144,19 @@ ENVELOPE_ATTRIBUTES: list[tuple[str, dict[str, Any], str]] = [
     ("prevhash", _HASH, "Hash of the aggregate's previous event (zeros for the first)."),
     ("hash", _HASH, "SHA-256 of this event's type and content (R-AUD-3)."),
     ("data", {"type": "object"}, "The event's own fields; see the schema of its type."),
+    ("actor", {"type": "object", "properties": {"role": {"type": "string"},
+                                                "id": {"type": "string"}},
+               "required": ["role", "id"], "additionalProperties": False},
+     "Who caused it (R-ACL-1): the principal's role (`customer`, `agent`, `desk_admin`, "
+     "`service`; `operator` for the local command line, `system` for timers) and id, "
+     "never a token. Absent on events recorded before principals existed."),
 ]
+
+#: Attributes an envelope may lack (events stored before the attribute existed).
+OPTIONAL_ATTRIBUTES = frozenset({"actor"})
+#: The attributes every envelope has.
+REQUIRED_ATTRIBUTES = [name for name, _, _ in ENVELOPE_ATTRIBUTES
+                       if name not in OPTIONAL_ATTRIBUTES]
 
 
 def envelope_schema() -> dict[str, Any]:
@@ -159,7 +174,7 @@ def envelope_schema() -> dict[str, Any]:
                        "is the customer; routing fields are repeated in Kafka headers.",
         "type": "object",
         "properties": properties,
-        "required": [name for name, _, _ in ENVELOPE_ATTRIBUTES],
+        "required": REQUIRED_ATTRIBUTES,
         "additionalProperties": False,
         "allOf": [
             {"if": {"properties": {"type": {"const": name},

@@ -4,6 +4,7 @@ document; `schema export` writes both; docs/events.md is current."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from domain.actor import Actor
 from domain.base import EVENT_TYPES
+from domain.principal import issue, revoke
 from eventlog.asyncapi import asyncapi_document
 from eventlog.catalogue import (
     BASE_URI,
@@ -36,6 +39,7 @@ from supportlog.workload import START
 from tests.crash.relay_process import topic_envelopes
 
 ROOT = Path(__file__).resolve().parents[2]
+OPERATOR = Actor("operator", "cli:test")
 SCENARIOS = ROOT / "tests" / "scenarios"
 
 
@@ -66,7 +70,12 @@ def test_every_event_type_has_a_schema_generated_from_its_fields():
         Draft202012Validator.check_schema(schema)
         assert schema["title"] == f"{name} v{cls.SCHEMA_VERSION}"
         assert list(schema["properties"]) == [field for field, _ in payload_fields(cls)]
-        assert set(schema["required"]) == set(schema["properties"])
+        # Every field is required but one added later with a default (older events
+        # lack it): the command receipt's fingerprint.
+        defaulted = {f.name for f in dataclasses.fields(cls)
+                     if f.default is not dataclasses.MISSING}
+        assert set(schema["required"]) == set(schema["properties"]) - defaulted
+        assert defaulted <= {"fingerprint"}
     envelope = files[ENVELOPE_FILE]
     Draft202012Validator.check_schema(envelope)
     assert envelope["properties"]["type"]["enum"] == sorted(EVENT_TYPES)
@@ -132,7 +141,10 @@ def published(servers, tmp_path_factory) -> list:
     with isolated_system(base, "catalogue") as system:
         play(system, seed=5, customers=10, days=5)
         system.desk.execute("register_customer", {"customer": "k1"}, START,
-                            command_id="catalogue-1")  # a command receipt
+                            command_id="catalogue-1", actor=OPERATOR)  # a command receipt
+        issue(system.desk, principal="agent-c1", role="agent", tenant="cart-power",
+              customer=None, name="Ann", now=START, actor=OPERATOR)
+        revoke(system.desk, "agent-c1", now=START, actor=OPERATOR)
         Pipeline(system).sync()
         records += topic_envelopes(system.settings)
     scenarios = [(load_scenario(p), SCENARIOS) for p in sorted(SCENARIOS.glob("*.json"))]
@@ -156,6 +168,10 @@ def test_every_published_record_validates_against_the_catalogue(published):
         assert set(envelope.data) == {f for f, _ in payload_fields(event_class)}
         seen.add(envelope.type)
     assert seen == set(EVENT_TYPES), ", ".join(sorted(set(EVENT_TYPES) - seen))
+    # R-ACL-1: the envelope says who acted where the event records it (timers: the
+    # scheduler; the operator's commands), and nothing where it does not.
+    roles = {(envelope.actor or {}).get("role") for _, envelope in published}
+    assert {"operator", "system", None} <= roles
 
 
 def test_every_published_record_matches_its_asyncapi_message(published):
