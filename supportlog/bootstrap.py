@@ -21,11 +21,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 import projections  # noqa: F401  (registers the folds)
 from consumers.dead_letter import DeadLetters, ensure_dead_letter_topic
@@ -39,6 +41,7 @@ from domain.policy.profile import PolicyProfile
 from eventlog.kafka_config import ensure_topic, make_consumer, make_producer
 from projections.migrate import migrate
 from projections.timers import TimersTable
+from supportlog.principals import Principals
 from supportlog.scheduler import Scheduler
 from supportlog.settings import Settings
 
@@ -117,6 +120,28 @@ class System:
             raise DatabaseUnavailableError(f"PostgreSQL does not answer: {e}") from e
         self._closers.append(conn)
         return conn
+
+    def pool(self, max_size: int = 8) -> ConnectionPool:
+        """Returns an open pool of autocommit connections to the store's database, for
+        parts that serve many threads (the token service, the HTTP API)."""
+        pool = ConnectionPool(self.database_url, min_size=1, max_size=max_size, open=False,
+                              kwargs={"autocommit": True, "connect_timeout": 10},
+                              name="supportlog")
+        try:
+            pool.open(wait=True, timeout=15)
+        except PoolTimeout as e:
+            pool.close()
+            raise DatabaseUnavailableError(f"PostgreSQL does not answer: {e}") from e
+        self._closers.append(pool)
+        return pool
+
+    def principals(self, pool: ConnectionPool | None = None,
+                   clock: Callable[[], datetime] | None = None) -> Principals:
+        """Returns the token service of this store (`clock`: the wall clock unless
+        given)."""
+        from supportlog.scheduler import wall_clock
+
+        return Principals(self.desk, pool or self.pool(2), clock or wall_clock)
 
     def desk_with(self, profile_override: Callable[[str], PolicyProfile | None] | None
                   ) -> SupportDesk:

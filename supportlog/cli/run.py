@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from collections.abc import Callable
 from datetime import datetime
 
 import click
 import orjson
 
+from domain.actor import Actor
 from domain.errors import InvalidArgumentError, SupportlogError
-from supportlog.cli.shared import stop_on_signals, system
+from supportlog.cli.shared import operator, part_thread, stop_on_signals, system
 
 log = logging.getLogger("supportlog.run")
 
@@ -24,19 +24,6 @@ def register(main: click.Group) -> None:
     main.add_command(schedule)
     main.add_command(command)
     main.add_command(adopt)
-
-
-def _worker(name: str, body: Callable[[], None], stop: threading.Event,
-            failures: list[str]) -> threading.Thread:
-    def guarded() -> None:
-        try:
-            body()
-        except Exception as e:  # a failing part stops the whole process, loudly
-            log.exception("%s failed", name)
-            failures.append(f"{name}: {type(e).__name__}: {e}")
-            stop.set()
-
-    return threading.Thread(target=guarded, name=name, daemon=True)
 
 
 @click.command()
@@ -57,7 +44,7 @@ def run(interval: float) -> None:
     with system() as built:
         workers = built.workers(scheduler_interval_s=interval)
         settle_heap()
-        threads = [_worker(w.name, lambda w=w: w.run(stop), stop, failures)
+        threads = [part_thread(w.name, lambda w=w: w.run(stop), stop, failures)
                    for w in workers]
         log.info("supportlog running", extra={"topic": built.settings.topic,
                                                "group": built.settings.group_id})
@@ -98,8 +85,9 @@ def schedule(once: bool, now_text: str | None, interval: float) -> None:
         scheduler.run(stop_on_signals(), clock=clock, interval_s=interval)
 
 
-def answer_line(desk, line: str, clock: Callable[[], datetime]) -> dict:
-    """Executes one JSON-lines command and returns its answer object."""
+def answer_line(desk, line: str, clock: Callable[[], datetime],
+                actor: Actor | None = None) -> dict:
+    """Executes one JSON-lines command as `actor` and returns its answer object."""
     from domain.commands.args import instant
 
     try:
@@ -111,12 +99,12 @@ def answer_line(desk, line: str, clock: Callable[[], datetime]) -> dict:
             raise InvalidArgumentError(f"unknown field(s) {', '.join(sorted(unknown))}")
         at = instant(request["at"], "at") if request.get("at") is not None else clock()
         outcome = desk.execute(request["do"], request.get("args", {}), at,
-                               command_id=request.get("command_id"))
+                               command_id=request.get("command_id"), actor=actor)
     except orjson.JSONDecodeError as e:
         return {"accepted": False, "code": "invalid_argument", "message": f"not JSON: {e}"}
     except SupportlogError as e:
         return {"accepted": False, "code": e.code, "message": e.message}
-    return {"accepted": True, "repeated": outcome.repeated,
+    return {"accepted": True, "repeated": outcome.repeated, "position": outcome.position,
             "events": [{"type": t, "aggregate_id": a, "version": v}
                        for t, a, v in outcome.events]}
 
@@ -137,27 +125,31 @@ def adopt(profile: str, at_text: str | None) -> None:
     except (StepError, SupportlogError) as e:
         raise click.BadParameter(str(e)) from e
     with system() as built:
-        changed = built.desk.adopt(chosen, at)
+        changed = built.desk.adopt(chosen, at, actor=operator())
     click.echo(f"{chosen.id} v{chosen.version} " + ("adopted" if changed else
                                                      "was already in force"))
 
 
 @click.command()
 @click.option("--desk", default=None,
-              help="The desk (profile id) new customers register with, if not in args.")
+              help="The desk (profile id) this session acts on: new customers register "
+                   "with it, and another desk's data does not exist for it.")
 def command(desk: str | None) -> None:
     """Read commands as JSON lines on stdin and answer each with a JSON line.
 
     A line is {"do": "...", "args": {...}, "at": "ISO instant" (default now),
-    "command_id": "..." (optional: a repeat has no second effect)}; the answer is
-    {"accepted": true, "events": [...]} or {"accepted": false, "code", "message"}.
+    "command_id": "..." (optional: a repeat has no second effect; the same id with
+    other arguments is refused)}; the answer is {"accepted": true, "events": [...],
+    "position": N} or {"accepted": false, "code", "message"}. Every event records the
+    operator (`cli:<os user>`) as its actor.
     """
     from supportlog.scheduler import wall_clock
 
+    actor = operator(desk)
     with system() as built:
         built.desk.default_profile = desk
         for line in sys.stdin:
             if line.strip():
-                answer = answer_line(built.desk, line, wall_clock)
+                answer = answer_line(built.desk, line, wall_clock, actor)
                 sys.stdout.write(orjson.dumps(answer).decode() + "\n")
                 sys.stdout.flush()
