@@ -123,9 +123,10 @@ class System:
 
     def pool(self, max_size: int = 8) -> ConnectionPool:
         """Returns an open pool of autocommit connections to the store's database, for
-        parts that serve many threads (the token service, the HTTP API)."""
+        parts that serve many threads (the token service, the HTTP API). A caller waits
+        at most 5 s for a connection: past that the database is as good as down (503)."""
         pool = ConnectionPool(self.database_url, min_size=1, max_size=max_size, open=False,
-                              kwargs={"autocommit": True, "connect_timeout": 10},
+                              timeout=5, kwargs={"autocommit": True, "connect_timeout": 5},
                               name="supportlog")
         try:
             pool.open(wait=True, timeout=15)
@@ -142,6 +143,35 @@ class System:
         from supportlog.scheduler import wall_clock
 
         return Principals(self.desk, pool or self.pool(2), clock or wall_clock)
+
+    def api(self, clock: Callable[[], datetime] | None = None) -> Any:
+        """Returns the HTTP API (a FastAPI application) of this system: its own pool,
+        the token service, the rate limit, idempotency keys and read-your-writes waits
+        of `Settings`, and isolated stores for what-if replays."""
+        from supportlog.http.app import create_app
+        from supportlog.http.auth import BearerTokens
+        from supportlog.http.freshness import Health, ProjectionWatch
+        from supportlog.http.idempotency import IdempotencyStore
+        from supportlog.http.ratelimit import RateLimiter
+        from supportlog.http.services import ApiServices
+        from supportlog.scheduler import wall_clock
+
+        settings = self.settings
+        pool = self.pool(max_size=16)
+        principals = self.principals(pool, clock)
+        health = Health(pool, self.desk.recorder.max_notification_id, self.kafka_bootstrap,
+                        settings.topic, settings.group_id)
+        services = ApiServices(
+            settings=settings, desk=self.desk, pool=pool, principals=principals,
+            authenticators=[BearerTokens(principals)],
+            limiter=RateLimiter(settings.rate_per_s, settings.rate_burst),
+            keys=IdempotencyStore(pool, settings.idempotency_hours),
+            watch=ProjectionWatch(pool, self.desk.recorder.max_notification_id,
+                                  settings.topic, settings.group_id, settings.read_wait_s,
+                                  health),
+            health=health, clock=clock or wall_clock,
+            isolated=lambda label: isolated_system(settings, label))
+        return create_app(services)
 
     def desk_with(self, profile_override: Callable[[str], PolicyProfile | None] | None
                   ) -> SupportDesk:

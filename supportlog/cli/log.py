@@ -123,20 +123,23 @@ def verify(check_kafka: bool, timeout_s: float) -> None:
 
 @click.group()
 def schema() -> None:
-    """The event catalogue: JSON Schemas and the AsyncAPI document."""
+    """The event catalogue: JSON Schemas and the AsyncAPI document (and the API's
+    OpenAPI document)."""
 
 
 @schema.command("export")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def schema_export(directory: Path) -> None:
-    """Write the envelope's and every event type's JSON Schema, and asyncapi.json, to
-    DIRECTORY (created if missing)."""
+    """Write the envelope's and every event type's JSON Schema, asyncapi.json and the
+    HTTP API's openapi.json to DIRECTORY (created if missing)."""
     from eventlog.asyncapi import asyncapi_document
     from eventlog.catalogue import schema_files
+    from supportlog.http.app import openapi_document
 
     chosen = settings()
     files = {**schema_files(),
-             "asyncapi.json": asyncapi_document(chosen.topic, chosen.partitions)}
+             "asyncapi.json": asyncapi_document(chosen.topic, chosen.partitions),
+             "openapi.json": openapi_document()}
     for relative, document in files.items():
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -216,7 +216,7 @@ def test_schema_export_writes_every_schema_and_the_asyncapi_document(tmp_path):
     assert result.exit_code == 0, result.output
     written = sorted(p.relative_to(tmp_path / "out").as_posix()
                      for p in (tmp_path / "out").rglob("*.json"))
-    assert written == sorted([*schema_files(), "asyncapi.json"])
+    assert written == sorted([*schema_files(), "asyncapi.json", "openapi.json"])
     document = json.loads((tmp_path / "out" / "asyncapi.json").read_text())
     assert document["channels"]["events"]["address"] == "acme.events"
     charged = json.loads((tmp_path / "out" / event_file("credit.charged", 1)).read_text())
