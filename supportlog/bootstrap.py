@@ -121,13 +121,18 @@ class System:
         self._closers.append(conn)
         return conn
 
-    def pool(self, max_size: int = 8) -> ConnectionPool:
+    def pool(self, max_size: int = 8, durable: bool = True) -> ConnectionPool:
         """Returns an open pool of autocommit connections to the store's database, for
         parts that serve many threads (the token service, the HTTP API). A caller waits
-        at most 5 s for a connection: past that the database is as good as down (503)."""
+        at most 5 s for a connection: past that the database is as good as down (503).
+        With `durable` False its commits do not wait for the WAL to reach disk
+        (`synchronous_commit = off`): a crash may lose the last fraction of a second of
+        them, never corrupt them; only for what a crash can afford to forget."""
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 5}
+        if not durable:
+            kwargs["options"] = "-c synchronous_commit=off"
         pool = ConnectionPool(self.database_url, min_size=1, max_size=max_size, open=False,
-                              timeout=5, kwargs={"autocommit": True, "connect_timeout": 5},
-                              name="supportlog")
+                              timeout=5, kwargs=kwargs, name="supportlog")
         try:
             pool.open(wait=True, timeout=15)
         except PoolTimeout as e:
@@ -165,7 +170,8 @@ class System:
             settings=settings, desk=self.desk, pool=pool, principals=principals,
             authenticators=[BearerTokens(principals)],
             limiter=RateLimiter(settings.rate_per_s, settings.rate_burst),
-            keys=IdempotencyStore(pool, settings.idempotency_hours),
+            keys=IdempotencyStore(self.pool(max_size=8, durable=False),
+                                  settings.idempotency_hours),
             watch=ProjectionWatch(pool, self.desk.recorder.max_notification_id,
                                   settings.topic, settings.group_id, settings.read_wait_s,
                                   health),

@@ -54,9 +54,12 @@ def serve(host: str, port: int, pipeline: bool, interval: float) -> None:
     address = listener.getsockname()
     with system() as built:
         app = built.api()
+        # No proxy headers: nothing here reads the client's address, so a proxy in
+        # front changes nothing the API decides.
         config = uvicorn.Config(app, log_config=None, access_log=False,
                                 timeout_graceful_shutdown=GRACEFUL_S, loop="uvloop",
-                                http="httptools", timeout_keep_alive=30)
+                                http="httptools", timeout_keep_alive=30,
+                                proxy_headers=False)
         server = uvicorn.Server(config)
         workers = built.workers(scheduler_interval_s=interval) if pipeline else []
         settle_heap()

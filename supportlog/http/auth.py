@@ -56,11 +56,13 @@ class BearerTokens:
         return self.principals.authenticate(credentials.credentials)
 
 
-def caller(request: Request, desk: DeskPath,
-           credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                  Security(bearer)] = None) -> Actor:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+
+
+def caller(request: Request, desk: DeskPath, credentials: Credentials = None) -> Actor:
     """Returns the principal calling, counted against its rate limit; raises
-    UnauthenticatedError (401) or UnknownDeskError (404)."""
+    UnauthenticatedError (401) or UnknownDeskError (404). A route's dependency, so it
+    runs before the body is validated: without a token, nothing else is answered."""
     services = request.app.state.services
     actor = None
     for authenticator in services.authenticators:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Header, Request
+from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from domain.actor import Actor
@@ -63,5 +64,10 @@ def answer_write(request: Request, actor: Actor, key: str | None, body: Any,
             services.keys.release(actor.id, key)
         raise
     if key is not None:
-        services.keys.finish(actor.id, key, response.status_code, bytes(response.body))
+        # Kept once the answer is on its way: the client does not wait for it. A retry
+        # arriving before it is kept gets 409 idempotency_key_in_use; if the process dies
+        # first, the claim goes stale and the retry runs again, which the command id
+        # makes harmless.
+        response.background = BackgroundTask(services.keys.finish, actor.id, key,
+                                             response.status_code, bytes(response.body))
     return response

@@ -27,6 +27,7 @@ from supportlog.http.writes import IdempotencyKey, answer_write
 
 router = APIRouter(prefix="/v1/desks/{desk}", tags=["commands"])
 
+#: The principal, authenticated before the body is even looked at (R-ACL-4).
 Caller = Annotated[Actor, Depends(caller)]
 
 
@@ -50,11 +51,13 @@ def _at(request: Request, actor: Actor, occurred_at: datetime | None) -> datetim
 def execute(request: Request, actor: Actor, command: str, args: Any,
             occurred_at: datetime | None, key: str | None, body: Any) -> Response:
     """Runs one command for `actor` under the write rules and answers it."""
-    desk = request.app.state.services.desk
+    services = request.app.state.services
+    desk = services.desk
 
     def run(command_id: str | None) -> Response:
-        outcome = desk.execute(command, args, _at(request, actor, occurred_at),
-                               command_id=command_id, actor=actor)
+        at = _at(request, actor, occurred_at)
+        outcome = services.lanes.run(actor, args, lambda: desk.execute(
+            command, args, at, command_id=command_id, actor=actor))
         position = outcome.position
         if position is None:  # a repeat: the events are stored at or before the head
             position = desk.recorder.max_notification_id() or 0
