@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from domain.actor import Actor
 from domain.customer import Customer
 from domain.errors import SupportlogError
 from domain.policy.profile import PROFILE_IDS, builtin_profile
@@ -37,6 +38,10 @@ class DemoResult:
     timers_fired: int = 0
 
 
+#: Who the demo's commands record (R-ACL-1): the local operator, playing generated work.
+DEMO = Actor("operator", "demo")
+
+
 def next_prefix(system: System) -> str:
     """Returns the id prefix of the next run: r1-, r2-, ... (the first unused)."""
     run = 1
@@ -49,7 +54,7 @@ def play(system: System, *, seed: int, customers: int, days: int,
          progress: Progress | None = None) -> DemoResult:
     """Plays the generated activity through `system`'s pipeline."""
     for profile_id in PROFILE_IDS:
-        system.desk.adopt(builtin_profile(profile_id), START)
+        system.desk.adopt(builtin_profile(profile_id), START, actor=DEMO)
     result = DemoResult(next_prefix(system))
     steps = Workload(seed, customers, days, prefix=result.prefix).build()
     pipeline = Pipeline(system)
@@ -59,7 +64,7 @@ def play(system: System, *, seed: int, customers: int, days: int,
         result.timers_fired += scheduler.fire_due(hour)
         for step in bucket:
             try:
-                system.desk.execute(step.do, step.args, step.at)
+                system.desk.execute(step.do, step.args, step.at, actor=DEMO)
                 result.commands += 1
             except SupportlogError as e:
                 result.rejected[e.code] += 1

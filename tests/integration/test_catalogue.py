@@ -168,10 +168,10 @@ def test_every_published_record_validates_against_the_catalogue(published):
         assert set(envelope.data) == {f for f, _ in payload_fields(event_class)}
         seen.add(envelope.type)
     assert seen == set(EVENT_TYPES), ", ".join(sorted(set(EVENT_TYPES) - seen))
-    # R-ACL-1: the envelope says who acted where the event records it (timers: the
-    # scheduler; the operator's commands), and nothing where it does not.
+    # R-ACL-1: the envelope says who acted (timers: the scheduler; the operator's and the
+    # scenario principals' commands); events recorded by nobody are test_envelope_identity's.
     roles = {(envelope.actor or {}).get("role") for _, envelope in published}
-    assert {"operator", "system", None} <= roles
+    assert {"operator", "system", "customer", "agent"} <= roles
 
 
 def test_every_published_record_matches_its_asyncapi_message(published):
