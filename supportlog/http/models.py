@@ -93,7 +93,9 @@ class PrincipalOut(BaseModel):
 class NewPrincipal(PrincipalOut):
     """A principal just issued, with its token: shown this once, kept nowhere."""
 
-    token: str
+    token: str | None = Field(description="The bearer token, shown only in the first "
+                              "answer: null when this answers a retry of the same "
+                              "Idempotency-Key (revoke the principal if it was lost).")
 
 
 class TokenRequest(Strict):

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Header, Request
-from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from domain.actor import Actor
@@ -46,9 +45,12 @@ def replayed(stored: Stored) -> Response:
 
 
 def answer_write(request: Request, actor: Actor, key: str | None, body: Any,
-                 run: Callable[[str | None], Response]) -> Response:
+                 run: Callable[[str | None], Response],
+                 kept: Callable[[bytes], bytes] | None = None) -> Response:
     """Runs `run(command_id)` once per (principal, key) and returns its response, or the
-    response the key answered first; a typed refusal becomes its problem response."""
+    response the key answered first; a typed refusal becomes its problem response.
+    `kept` turns a successful answer into what is kept for retries (a new token is
+    never kept: a retry gets the principal without it)."""
     services = request.app.state.services
     if key is not None:
         stored = services.keys.claim(actor.id, key,
@@ -64,10 +66,11 @@ def answer_write(request: Request, actor: Actor, key: str | None, body: Any,
             services.keys.release(actor.id, key)
         raise
     if key is not None:
-        # Kept once the answer is on its way: the client does not wait for it. A retry
-        # arriving before it is kept gets 409 idempotency_key_in_use; if the process dies
-        # first, the claim goes stale and the retry runs again, which the command id
-        # makes harmless.
-        response.background = BackgroundTask(services.keys.finish, actor.id, key,
-                                             response.status_code, bytes(response.body))
+        # Kept before the answer leaves, so a retry, however quick, finds it. (Without a
+        # disk flush: see `idempotency`. If the process dies first, the claim goes stale
+        # and the retry runs again, which the command id makes harmless.)
+        stored = bytes(response.body)
+        if kept is not None and response.status_code < 400:
+            stored = kept(stored)
+        services.keys.finish(actor.id, key, response.status_code, stored)
     return response

@@ -11,6 +11,7 @@ import httpx
 import psycopg
 
 from supportlog.http.idempotency import IdempotencyStore
+from tests.conftest import wait_for
 from tests.http.conftest import Api, unique
 
 CP = "cart-power"
@@ -145,3 +146,26 @@ def test_keys_are_kept_24_hours_then_purged(api: Api):
         assert keys.purge() >= 1
         assert conn.execute("SELECT count(*) FROM idempotency_keys WHERE key = %s",
                             (key,)).fetchone()[0] == 0
+
+
+def test_a_new_token_is_never_kept_for_retries(api: Api):
+    """Tokens are stored only as hashes: a retried creation answers the principal, not
+    its token, and the key table never holds it."""
+    key = unique("key")
+    with api.client(api.token(CP, "desk_admin")) as admin:
+        first = admin.post(f"/v1/desks/{CP}/tokens", json={"role": "auditor"},
+                           headers={"Idempotency-Key": key})
+        token = first.json()["token"]
+        with psycopg.connect(api.system.database_url, autocommit=True) as conn:
+            wait_for(lambda: conn.execute(
+                "SELECT status FROM idempotency_keys WHERE key = %s", (key,)).fetchone()[0],
+                10, "the answer to be kept")
+            kept = bytes(conn.execute("SELECT body FROM idempotency_keys WHERE key = %s",
+                                      (key,)).fetchone()[0])
+        again = admin.post(f"/v1/desks/{CP}/tokens", json={"role": "auditor"},
+                           headers={"Idempotency-Key": key})
+    assert first.status_code == again.status_code == 201
+    assert token.startswith("sl.auditor-") and token.encode() not in kept
+    assert again.json() == {**first.json(), "token": None}
+    with api.client(token) as auditor:
+        assert auditor.get(f"/v1/desks/{CP}/me").json()["role"] == "auditor"

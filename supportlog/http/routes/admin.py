@@ -47,7 +47,14 @@ def create_token(request: Request, desk: DeskPath, body: TokenRequest, actor: Ca
             desk=desk, role=body.role, customer=body.customer, name=body.name, by=actor)
         return _json({**record.to_dict(), "token": token}, 201)
 
-    return answer_write(request, actor, idempotency_key, body.model_dump(mode="json"), run)
+    return answer_write(request, actor, idempotency_key, body.model_dump(mode="json"), run,
+                        kept=_without_token)
+
+
+def _without_token(body: bytes) -> bytes:
+    """A new principal's answer as kept for retries: the token is shown once, and stored
+    only as a hash (in `principals`), never in the idempotency keys."""
+    return orjson.dumps({**orjson.loads(body), "token": None})
 
 
 @router.delete("/tokens/{principal}", response_model=PrincipalOut,
