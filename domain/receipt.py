@@ -24,6 +24,8 @@ class CommandReceipt(SupportAggregate):
 
     class Accepted(SupportAggregate.Created):
         TOPIC = "command.accepted"
+        #: v2 added `fingerprint`; receipts stored before it lack the field.
+        SCHEMA_VERSION = 2
         command_id: str
         command: str
         events: list
