@@ -50,13 +50,18 @@ def ticket(conn: psycopg.Connection, tenant: str, name: str) -> dict[str, Any] |
     return found
 
 
+def customer(conn: psycopg.Connection, tenant: str, name: str) -> dict[str, Any] | None:
+    """The customer as registered on the desk (None: not on this desk)."""
+    return _row(conn.execute(
+        "SELECT customer, anonymous, registered_at FROM customers "
+        "WHERE customer = %s AND tenant = %s", (name, tenant)))
+
+
 def customer_account(conn: psycopg.Connection, tenant: str,
                      name: str) -> dict[str, Any] | None:
     """The account: balance, holds, this month's quota counters, the ban, licences and
     subscriptions."""
-    found = _row(conn.execute(
-        "SELECT customer, anonymous, registered_at FROM customers "
-        "WHERE customer = %s AND tenant = %s", (name, tenant)))
+    found = customer(conn, tenant, name)
     if found is None:
         return None
     balance = conn.execute("SELECT credits FROM balances WHERE customer = %s",

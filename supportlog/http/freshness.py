@@ -72,9 +72,12 @@ class Health:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def check(self) -> HealthReport:
-        """Looks now and returns (and keeps) the report."""
-        report = HealthReport(broker=kafka_health(self.kafka_bootstrap, self.topic))
+    def check(self, broker: bool = True) -> HealthReport:
+        """Looks now and returns (and keeps) the report; without `broker`, the broker's
+        verdict is the last look's."""
+        verdict = kafka_health(self.kafka_bootstrap, self.topic) if broker \
+            else self.report.broker
+        report = HealthReport(broker=verdict)
         try:
             with self.pool.connection(timeout=2) as conn:
                 report.applied_through = applied_through(conn, self.topic, self.group_id)

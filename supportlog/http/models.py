@@ -147,7 +147,7 @@ class Page(BaseModel):
     next_cursor: int | None
 
 
-class Health(BaseModel):
+class Readiness(BaseModel):
     """Whether the servers behind the API answer, and how far the projector is."""
 
     ready: bool

@@ -135,7 +135,6 @@ STATUS: dict[str, tuple[int, str]] = {
     "database_unavailable": (503, "Database unavailable"),
     "broker_unavailable": (503, "Broker unavailable"),
     "busy": (503, "Busy"),
-    "timeout": (503, "Timed out"),
     "projection_lag": (504, "Read models behind"),
 }
 

@@ -14,7 +14,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from supportlog.http.models import Health
+from supportlog.http.models import Readiness
 from supportlog.http.problems import RETRY_AFTER_S
 
 router = APIRouter(tags=["health"])
@@ -28,12 +28,14 @@ def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=Health, summary="The servers behind the API answer",
-            responses={503: {"model": Health, "description": "The database or the broker "
+@router.get("/readyz", response_model=Readiness, summary="The servers behind the API answer",
+            responses={503: {"model": Readiness, "description": "The database or the broker "
                              "does not answer.", "headers": {"Retry-After": {
                                  "required": True, "schema": {"type": "string"}}}}})
 def readyz(request: Request) -> Response:
-    report = request.app.state.services.health.check()
+    # The database is asked now; the broker's verdict is the monitor's, at most a few
+    # seconds old (an unauthenticated probe must not open Kafka clients at will).
+    report = request.app.state.services.health.check(broker=False)
     status = 200 if report.ready else 503
     headers = {} if report.ready else {"Retry-After": str(RETRY_AFTER_S)}
     return Response(orjson.dumps(report.to_dict()), status_code=status,

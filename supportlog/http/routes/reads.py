@@ -85,7 +85,7 @@ def customer(request: Request, desk: str, customer: Id,
 def _own_customer(request: Request, desk: str, actor: Actor, customer: str) -> None:
     guard_owner(actor, customer, f"customer {customer!r}")
     with read_models(request) as conn:
-        if queries.customer_account(conn, desk, customer) is None:
+        if queries.customer(conn, desk, customer) is None:
             raise NotFoundError("unknown_customer", f"no customer {customer!r}")
 
 
