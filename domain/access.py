@@ -84,10 +84,14 @@ def may(role: str, action: str) -> bool:
     return role in allowed
 
 
+def _a(role: str) -> str:
+    return f"{'an' if role[0] in 'aeiou' else 'a'} {role}"
+
+
 def authorize_read(actor: Actor, read: str) -> None:
     """Raises ForbiddenError unless `actor`'s role may use `read` (R-ACL-3)."""
     if not may(actor.role, read):
-        raise ForbiddenError(f"a {actor.role} may not use {read} (R-ACL-3)")
+        raise ForbiddenError(f"{_a(actor.role)} may not use {read} (R-ACL-3)")
 
 
 def authorize_command(actor: Actor | None, command: str, args: Any) -> Any:
@@ -98,7 +102,7 @@ def authorize_command(actor: Actor | None, command: str, args: Any) -> Any:
     if actor is None or command not in COMMAND_ROLES:
         return args
     if not may(actor.role, command):
-        raise ForbiddenError(f"a {actor.role} may not {command} (R-ACL-3)")
+        raise ForbiddenError(f"{_a(actor.role)} may not {command} (R-ACL-3)")
     if not isinstance(args, Mapping):
         return args
     filled = dict(args)
@@ -108,7 +112,7 @@ def authorize_command(actor: Actor | None, command: str, args: Any) -> Any:
         if filled.get("agent") is None:
             filled["agent"] = actor.id
         elif filled["agent"] != actor.id:
-            raise ForbiddenError(f"an {actor.role} acts only as itself: agent must be "
+            raise ForbiddenError(f"{_a(actor.role)} acts only as itself: agent must be "
                                  f"{actor.id!r} or left out")
     if "customer" in fields and actor.role == "customer" and filled.get("customer") is None:
         filled["customer"] = actor.customer

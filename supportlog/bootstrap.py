@@ -84,6 +84,9 @@ def desk_env(database_url: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": str(info.get("password", "")),
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "4",
+        # Seconds to wait for a connection (the library's default is 30, and it tries 10
+        # times: five minutes before a command learns that PostgreSQL is down).
+        "POSTGRES_CONNECT_TIMEOUT": "5",
     }
 
 

@@ -88,6 +88,14 @@ class Health:
         self.report = report
         return report
 
+    def refuse_if_database_down(self) -> None:
+        """Raises UnavailableError (503) if the last look found the database down: a
+        command would otherwise wait out the store's own retries (tens of seconds)
+        before failing. A database that came back is noticed at the next look."""
+        if self.report.database.startswith("down"):
+            raise UnavailableError("database_unavailable",
+                                   "the database does not answer; try again shortly")
+
     def start(self) -> None:
         def loop() -> None:
             while not self._stop.is_set():

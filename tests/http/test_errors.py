@@ -13,6 +13,7 @@ import psycopg
 from supportlog.http.app import openapi_document
 from supportlog.http.problems import STATUS
 from supportlog.settings import Settings
+from tests.conftest import wait_for
 from tests.http.conftest import T0, Api, running_api, unique
 
 CP = "cart-power"
@@ -111,9 +112,14 @@ def test_a_database_that_does_not_answer_is_503_with_retry_after(settings: Setti
                 admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                               "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
                 try:
-                    down = [client.get(f"/v1/desks/{CP}/me"),
+                    # Commands wait for the health monitor to have seen it (every 3 s)
+                    # rather than for the store's own retries.
+                    wait_for(lambda: client.get("/readyz").status_code == 503, 30,
+                             "the server to notice the database is gone")
+                    down = [client.get(f"/v1/desks/{CP}/customers/a-cart-power"),
                             client.post(f"/v1/desks/{CP}/commands", json={
-                                "do": "register_customer", "args": {"customer": "z"}}),
+                                "do": "log_work", "args": {"ticket": "t-x", "minutes": 15,
+                                                           "kind": "investigation"}}),
                             client.get("/readyz")]
                 finally:
                     admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')

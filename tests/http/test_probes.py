@@ -131,3 +131,18 @@ def test_another_desks_data_is_answered_as_an_id_nobody_used(api: Api):
     refused(api, work, 404, "unknown_ticket", head)
     assert work.json()["detail"].replace(ticket, "X") == \
         nowhere.json()["detail"].replace("zz-nobody", "X")
+
+
+def test_a_revoked_token_is_refused_at_once_by_the_server_that_revoked_it(api: Api):
+    token = api.issue(CP, "agent")
+    principal = token.split(".")[1]
+    with api.client(token) as agent, api.client(api.token(CP, "desk_admin")) as admin:
+        assert agent.get(f"/v1/desks/{CP}/me").status_code == 200  # now remembered
+        revoked = admin.delete(f"/v1/desks/{CP}/tokens/{principal}")
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+        after = agent.get(f"/v1/desks/{CP}/me")
+        listed = admin.get(f"/v1/desks/{CP}/tokens").json()
+    assert after.status_code == 401 and after.json()["code"] == "unauthenticated"
+    assert token.split(".")[2] not in str(listed)
+    assert [p["revoked_by"]["role"] for p in listed if p["principal"] == principal] == \
+        ["desk_admin"]

@@ -18,6 +18,8 @@ from supportlog.bootstrap import bootstrap
 from supportlog.cli import main
 from supportlog.cli.run import answer_line
 from supportlog.cli.shared import operator
+from supportlog.principals import TRUST_S, Principals
+from supportlog.scheduler import wall_clock
 from tests.integration.test_run import T0, env_for
 
 
@@ -61,11 +63,16 @@ def test_token_create_prints_the_token_last_and_keeps_only_its_hash(settings):
 
     system = bootstrap(settings)
     try:
-        principals = system.principals()
+        seconds = [0.0]  # a clock the test moves: a server trusts a token TRUST_S seconds
+        principals = Principals(system.desk, system.pool(1), wall_clock,
+                                monotonic=lambda: seconds[0])
         assert principals.authenticate(token).customer == "c1"
         assert principals.authenticate(token[:-1] + "x") is None
         revoked = invoke(settings, "token", "revoke", principal)
         assert revoked.exit_code == 0, revoked.output
+        # Revoked by another process: still trusted here until TRUST_S has passed.
+        assert principals.authenticate(token) is not None
+        seconds[0] += TRUST_S
         assert principals.authenticate(token) is None
         events = list(system.desk.events.get(Principal.id_for(principal)))
         assert [e.TOPIC for e in events] == ["principal.issued", "principal.revoked"]

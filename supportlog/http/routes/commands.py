@@ -56,6 +56,7 @@ def execute(request: Request, actor: Actor, command: str, args: Any,
 
     def run(command_id: str | None) -> Response:
         at = _at(request, actor, occurred_at)
+        services.health.refuse_if_database_down()
         outcome = services.lanes.run(actor, args, lambda: desk.execute(
             command, args, at, command_id=command_id, actor=actor))
         position = outcome.position

@@ -77,12 +77,14 @@ def ticket(request: Request, desk: str, ticket: Id,
             response_model=dict[str, Any])
 def customer(request: Request, desk: str, customer: Id,
              actor: Annotated[Actor, Depends(reader("customer"))]) -> dict[str, Any]:
+    guard_owner(actor, customer, f"customer {customer!r}")  # before asking: no hints
     with read_models(request) as conn:
         row = queries.customer_account(conn, desk, customer)
     return owned(actor, row, "unknown_customer", f"customer {customer!r}")
 
 
 def _own_customer(request: Request, desk: str, actor: Actor, customer: str) -> None:
+    """A customer principal may ask only for itself, whether the other exists or not."""
     guard_owner(actor, customer, f"customer {customer!r}")
     with read_models(request) as conn:
         if queries.customer(conn, desk, customer) is None:
