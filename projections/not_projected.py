@@ -21,3 +21,9 @@ not_projected("command.accepted",
 not_projected("ticket.charge_disputed",
               "an index for audits on the charge's own stream; the dispute itself is "
               "projected from dispute.opened")
+not_projected("principal.issued",
+              "who may act is read from the principals table the token service writes in "
+              "the same call (it holds the token hashes, which no event carries)")
+not_projected("principal.revoked",
+              "a revocation takes effect in the principals table at once, not when a "
+              "projector gets to it")

@@ -103,6 +103,10 @@ class EnvelopeDecoder:
         stamp = state["timestamp"]
         customer, tenant, ref = state["customer"], state["tenant"], state["ref"]
         prev_hash = state["prev_hash"]
+        actor = state.get("actor")
+        if actor is not None and (type(actor) is not dict or any(
+                type(v) is not str for v in actor.values())):
+            raise _Slow  # (who acted is plain text, as `domain.actor` records it)
         if "class_version" in state or type(stamp) is not dict or len(stamp) != 2 \
                 or stamp.get("_type_") != "datetime_iso" or type(customer) is not str \
                 or type(tenant) is not str or type(ref) is not str \
@@ -125,6 +129,7 @@ class EnvelopeDecoder:
             prev_hash=prev_hash,
             hash="",
             data={k: self._value(v) for k, v in state.items() if k not in _NOT_DATA},
+            actor=actor,
         )
 
     def _value(self, value: Any) -> Any:

@@ -9,12 +9,13 @@ a component itself.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
@@ -22,6 +23,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from domain.actor import Actor
 from domain.errors import SupportlogError
 from supportlog.bootstrap import System, bootstrap
 from supportlog.settings import Settings, SettingsError
@@ -48,6 +50,16 @@ def system() -> Iterator[System]:
         yield built
     finally:
         built.close()
+
+
+def operator(desk: str | None = None) -> Actor:
+    """The principal of this command line: a trusted local tool, recorded as such on
+    every event it causes (`cli:<os user>`), kept to `desk` when one is given."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        user = f"uid{os.getuid()}"
+    return Actor("operator", f"cli:{user}", desk=desk)
 
 
 def fail(error: SupportlogError) -> NoReturn:
@@ -91,6 +103,22 @@ def _exit_late(deadline_s: float) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(EXIT_UNAVAILABLE)
+
+
+def part_thread(name: str, body: Callable[[], None], stop: threading.Event,
+                failures: list[str]) -> threading.Thread:
+    """Returns a (daemon, unstarted) thread running one part of a long-running command;
+    if the part fails, the failure is logged and noted and `stop` is set, so the whole
+    process stops, loudly (`run`, `serve`)."""
+    def guarded() -> None:
+        try:
+            body()
+        except Exception as e:  # a failing part stops the whole process, loudly
+            logging.getLogger("supportlog.run").exception("%s failed", name)
+            failures.append(f"{name}: {type(e).__name__}: {e}")
+            stop.set()
+
+    return threading.Thread(target=guarded, name=name, daemon=True)
 
 
 def progress_bar(console: Console, transient: bool = True) -> Progress:
