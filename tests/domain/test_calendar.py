@@ -353,6 +353,10 @@ def utc(moment: datetime) -> datetime:
 
 
 def as_pauses(start: datetime, offsets) -> list[tuple[datetime, datetime]]:
+    """Pauses at elapsed-time offsets from `start`: counted in UTC, since Python adds a
+    timedelta to an aware datetime on the wall clock, which could put a pause's start
+    in a DST gap (Berlin, 29 March 2026, 02:39) after its end."""
+    start = utc(start)
     return [(start + a, start + a + length) for a, length in offsets]
 
 
