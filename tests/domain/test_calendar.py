@@ -1,4 +1,5 @@
-"""Tests of the business calendar (R-SLA-1..6, R-DSP-1, R-QTA-3, R-QTA-6): fixed instants only."""
+"""Tests of the business calendar (R-SLA-1, R-SLA-2, R-SLA-3, R-SLA-4, R-SLA-5, R-SLA-6,
+R-DSP-1, R-QTA-3, R-QTA-6): fixed instants only."""
 
 from __future__ import annotations
 
