@@ -70,11 +70,14 @@ class Api:
         """The position of the newest event a caller caused. The scheduler's own firings
         do not count: a breach of a ticket an earlier test opened may fall due (once the
         projector has its timer) while a later test runs, and is no write of that test."""
-        newest = 0
-        for batch in notification_batches(self.system.desk, with_hash=False):
-            newest = max([e.position for e in batch if e.actor != SCHEDULER.record()],
-                         default=newest)
-        return newest
+        caused = self.caused_after(0)
+        return caused[-1] if caused else 0
+
+    def caused_after(self, position: int) -> list[int]:
+        """The positions after `position` of the events a caller caused (`head`)."""
+        return [e.position for batch in notification_batches(self.system.desk, position,
+                                                             with_hash=False)
+                for e in batch if e.actor != SCHEDULER.record()]
 
 
 def unique(prefix: str) -> str:
