@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY domain ./domain
 COPY projections ./projections
+COPY eventlog ./eventlog
 COPY consumers ./consumers
 COPY replay ./replay
 COPY supportlog ./supportlog

@@ -3,6 +3,7 @@ the services, the images, and that the environment it sets is what the code read
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -53,3 +54,13 @@ def test_dockerfile_builds_on_python_3_11_slim_and_runs_supportlog():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert dockerfile.splitlines()[2] == "FROM python:3.11-slim"
     assert 'CMD ["supportlog", "run"]' in dockerfile
+
+
+def test_the_image_holds_every_package_the_project_installs():
+    """The image is built with `pip install .`, which finds only the packages copied in:
+    one left out (as `eventlog/` once was) installs fine and fails at the first import."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())[
+        "tool"]["setuptools"]["packages"]["find"]["include"]
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    assert {p.rstrip("*") for p in packages} <= copied
