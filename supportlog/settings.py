@@ -26,6 +26,9 @@ ENVIRONMENT: dict[str, str] = {
     "SUPPORTLOG_FAULT": "crash-test switch: a named fault point where the process kills itself",
     "SUPPORTLOG_LOG_KEY": "the log key that seals every event (64 hex digits or base64 of 32 "
                           "bytes); unset: SUPPORTLOG_HOME/log.key, created on first use",
+    "SUPPORTLOG_MASTER_KEY": "the master key that wraps every customer's data key (64 hex "
+                             "digits or base64 of 32 bytes); unset: "
+                             "SUPPORTLOG_HOME/master.key, created on first use",
 }
 
 
@@ -49,6 +52,9 @@ class Settings:
     #: The log key as written in SUPPORTLOG_LOG_KEY (`supportlog.log_key`); None: the key
     #: file. Never shown: a secret must not reach a log line or a traceback's repr.
     log_key: str | None = field(default=None, repr=False)
+    #: The master key of personal data as written in SUPPORTLOG_MASTER_KEY
+    #: (`supportlog.privacy.master_key`); None: the key file. Never shown either.
+    master_key: str | None = field(default=None, repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -81,6 +87,7 @@ class Settings:
             group_id=env.get("SUPPORTLOG_GROUP") or "supportlog-projector",
             fault=env.get("SUPPORTLOG_FAULT") or None,
             log_key=env.get("SUPPORTLOG_LOG_KEY") or None,
+            master_key=env.get("SUPPORTLOG_MASTER_KEY") or None,
         )
 
 
