@@ -1,5 +1,5 @@
 """Commands of personal data (R-PRV, docs/privacy.md): `erase`, and `privacy show`,
-`privacy report`, `privacy migrate` and `privacy master-key`.
+`privacy report`, `privacy migrate` and `privacy master-key show|rotate`.
 
 Wiring only: each command builds the system from the settings, calls one function of
 `supportlog.privacy` and prints its answer. The command line is the operator's, who is
@@ -160,8 +160,13 @@ def privacy_migrate(target_url: str, target_topic: str, by: str, reason: str,
                "database, delete the old topic and destroy their backups")
 
 
-@privacy.command("master-key")
-def privacy_master_key() -> None:
+@privacy.group("master-key")
+def master_key() -> None:
+    """The master key that wraps every customer's data key (ids only, never a key)."""
+
+
+@master_key.command("show")
+def master_key_show() -> None:
     """Which master key this process has and which the store records (ids only, never a
     key); exit 1 if personal data cannot be sealed or opened."""
     from supportlog.privacy.master_key import read_record
@@ -175,3 +180,25 @@ def privacy_master_key() -> None:
     if problem is not None:
         click.echo(f"personal data can be neither sealed nor read: {problem}")
         sys.exit(EXIT_CHECK_FAILED)
+
+
+@master_key.command("rotate")
+@click.option("--yes", "confirmed", is_flag=True,
+              help="Confirm: the old master key stops opening anything.")
+def master_key_rotate(confirmed: bool) -> None:
+    """Wrap every data key under a new master key, which replaces SUPPORTLOG_HOME/
+    master.key. Copies of wrapped keys made before (backups, the write-ahead log), an
+    erased customer's included, then open only with the old key: destroy it and its
+    backups. Stop every other process of the deployment first."""
+    from supportlog.privacy.master_key import configured_master_key, rotate_master
+
+    if not confirmed:
+        raise click.UsageError("the old master key will open nothing any more (keep it "
+                               "only as long as backups that need it): add --yes")
+    with system() as built:
+        current = configured_master_key(built.settings)
+        if current is None:
+            raise click.UsageError("no master key is configured: nothing to rotate")
+        new = rotate_master(built.settings, built.connect(), current)
+    click.echo(f"master key {new.id} now wraps every data key (was {current.id}); "
+               "destroy every copy of the old key file")

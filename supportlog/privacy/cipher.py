@@ -195,13 +195,19 @@ class PersonalCipher:
         conn = self._db()
         with conn.transaction():
             conn.execute("SET LOCAL synchronous_commit = off")
+            # Only while the store is still under this process's master key: after a
+            # rotation (`master_key.rotate_master`) a key wrapped by the old one would
+            # never open again.
             conn.execute(
                 "INSERT INTO customer_keys (customer, customer_id, key_id, wrapped_key) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                "SELECT %s, %s, %s, %s WHERE EXISTS (SELECT FROM privacy_master WHERE "
+                "master_key_id = %s FOR SHARE) ON CONFLICT DO NOTHING",
                 (customer, Customer.id_for(customer), f"k-{secrets.token_hex(8)}",
-                 self._master.wrap(secrets.token_bytes(32))))
+                 self._master.wrap(secrets.token_bytes(32)), self._master.id))
         row = self.key_row(customer)
-        assert row is not None
+        if row is None:
+            raise MasterKeyError("the store's master key changed (rotated) since this "
+                                 "process started: restart it with the new key")
         return row
 
     def _db(self) -> psycopg.Connection:

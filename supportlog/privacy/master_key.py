@@ -16,6 +16,7 @@ never garbage, and never a new key that would seal what nobody can read later.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,10 +136,63 @@ def settle_master(settings: Settings, conn: psycopg.Connection,
             "SUPPORTLOG_MASTER_KEY is unset; restore the key file (mode 0600) or set "
             "SUPPORTLOG_MASTER_KEY"))
     if key.id != record[0]:
+        interrupted = (f"; {next_path(settings)} holds the key of an interrupted "
+                       "rotation: `supportlog privacy master-key rotate --yes` finishes it"
+                       if next_path(settings).exists() else "")
         return SettledMaster(None, None, (
             f"the master key from {source} (id {key.id}) is not this store's (id "
-            f"{record[0]}): use the key the store's personal data was sealed under"))
+            f"{record[0]}): use the key the store's personal data was sealed under"
+            f"{interrupted}"))
     try:
         return SettledMaster(key, key.unwrap(record[1]), None)
     except MasterKeyError as e:
         return SettledMaster(None, None, e.message)
+
+
+def next_path(settings: Settings) -> Path:
+    """Where a rotation writes the new key before the store is rewrapped under it."""
+    return key_path(settings).with_name(MASTER_KEY_FILE + ".next")
+
+
+def rotate_master(settings: Settings, conn: psycopg.Connection, current: MasterKey
+                  ) -> MasterKey:
+    """Wraps every live data key and the ref key under a new master key, which replaces
+    the key file; returns it. The data keys themselves do not change, so no sealed value
+    changes: a copy of a wrapped key made before (the write-ahead log, a backup, free
+    space in the table's files), an erased customer's included, opens only with the old
+    master key, which is gone once its file and that file's backups are.
+
+    The new key is written to `master.key.next` first and the store rewrapped in one
+    transaction, then the file put in place: interrupted, `master.key.next` holds the key
+    the store needs (a later rotation finishes the job). Raises MasterKeyError when the
+    key comes from SUPPORTLOG_MASTER_KEY (the operator holds it; this process writes no
+    secret anywhere else) or `current` is not the store's."""
+    if settings.master_key is not None:
+        raise MasterKeyError("the master key comes from SUPPORTLOG_MASTER_KEY: rotate it "
+                             "where it is kept, with the key file (unset the variable)")
+    pending = next_path(settings)
+    staged = read_secret_file(pending, _WHAT, MasterKeyError)
+    record = read_record(conn)
+    if record is None or record[0] not in (current.id, staged and MasterKey(staged).id):
+        raise MasterKeyError("the master key is not this store's: nothing to rotate")
+    if staged is None or MasterKey(staged).id != record[0]:
+        pending.unlink(missing_ok=True)  # a rotation that never reached the store
+        new = MasterKey(create_secret_file(pending, _WHAT, "SUPPORTLOG_MASTER_KEY",
+                                           MasterKeyError))
+        with conn.transaction():
+            record = conn.execute("SELECT master_key_id, wrapped_ref_key FROM "
+                                  "privacy_master FOR UPDATE").fetchone()
+            if record[0] != current.id:
+                raise MasterKeyError("the store's master key changed meanwhile")
+            conn.execute("UPDATE privacy_master SET master_key_id = %s, wrapped_ref_key = %s",
+                         (new.id, new.wrap(current.unwrap(bytes(record[1])))))
+            rows = conn.execute("SELECT customer, wrapped_key FROM customer_keys WHERE "
+                                "wrapped_key IS NOT NULL FOR UPDATE").fetchall()
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    "UPDATE customer_keys SET wrapped_key = %s WHERE customer = %s",
+                    [(new.wrap(current.unwrap(bytes(w))), c) for c, w in rows])
+    else:
+        new = MasterKey(staged)  # the store was rewrapped; the file was not yet replaced
+    os.replace(pending, key_path(settings))
+    return new

@@ -106,7 +106,7 @@ def test_r_prv_1_without_the_store_s_master_key_nothing_personal_is_sealed_or_sh
     assert {v["text"] for v in json.loads(shown.output)} == {
         f"[cannot decrypt: {system.personal.problem}]"}
     assert NAME not in shown.output
-    key = CliRunner().invoke(main, ["privacy", "master-key"], env=env)
+    key = CliRunner().invoke(main, ["privacy", "master-key", "show"], env=env)
     assert key.exit_code == 1 and expected in key.output
 
 
@@ -131,3 +131,44 @@ def test_r_prv_1_a_moved_ciphertext_or_an_altered_wrapped_key_does_not_open(sett
             "customer.registered", "name", name)
     finally:
         system.close()
+
+
+def test_r_prv_1_a_rotated_master_key_leaves_old_copies_of_wrapped_keys_unopenable(
+        settings):
+    """After an erasure, a copy of the erased key wrapped by the master key may live on
+    in a backup or the write-ahead log; once the master key is rotated (and the old one
+    destroyed) it opens with nothing that exists, and every live key still opens."""
+    recorded = first_store(settings)
+    system = bootstrap(settings)
+    try:
+        system.desk.execute("register_customer", {"customer": "z3", "name": "Keeper",
+                                                  "desk": "cart-power"}, T0)
+        copy = bytes(system.connect().execute(  # as a backup holds it
+            "SELECT wrapped_key FROM customer_keys WHERE customer = 'z1'").fetchone()[0])
+        system.erase_customer("z1", reason="request 5", by="dpo")
+    finally:
+        system.close()
+    old = configured_master_key(settings)
+    rotated = CliRunner().invoke(main, ["privacy", "master-key", "rotate", "--yes"],
+                                 env=cli_env(settings))
+    assert rotated.exit_code == 0, rotated.output
+    new = configured_master_key(settings)
+    assert old.id == recorded and new.id != old.id
+    assert stat.S_IMODE(key_path(settings).stat().st_mode) == 0o600
+    assert old.unwrap(copy)  # the old key opened the copy; it is gone now
+    with pytest.raises(MasterKeyError):
+        new.unwrap(copy)
+    system = bootstrap(settings)
+    try:
+        assert system.personal.master_key_id == new.id
+        assert system.personal.reveal("z3", "customer.registered", "name",
+                                      _sealed_name(system, "z3")) == "Keeper"
+    finally:
+        system.close()
+
+
+def _sealed_name(system, customer: str):
+    return system.connect().execute(
+        "SELECT convert_from(state, 'UTF8')::jsonb -> 'name' FROM supportdesk_events "
+        "WHERE topic = 'customer.registered' AND convert_from(state, 'UTF8')::jsonb "
+        "->> 'customer' = %s", (customer,)).fetchone()[0]
