@@ -36,7 +36,8 @@ class Customer(SupportAggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """v1 held the e-mail and name in plain text: they become unprotected values."""
+            """`email` and `name`, plain text in v1, become `{"enc": "none", "text": ...}`
+            (null stays null)."""
             state["email"] = unprotected(state.get("email"))
             state["name"] = unprotected(state.get("name"))
 

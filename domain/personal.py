@@ -96,10 +96,10 @@ def unprotected(text: str | None) -> Sealed | None:
 
 
 def upcast_domain_v1_v2(state: dict[str, Any]) -> None:
-    """The upcaster of a v1 event that held a shop's domain in plain text and no ref:
-    the domain becomes an unprotected value and its ref stays unknown (null): an
-    upcaster has no key to compute one, and readers that need it (ownership, replay)
-    ask the cipher for the ref of the plain text."""
+    """`domain`, plain text in v1, becomes `{"enc": "none", "text": ...}` (null stays
+    null), and `domain_ref` is null: an upcaster has no key to compute a ref (readers
+    that need one, for ownership or replay, ask supportlog's cipher for the ref of the
+    text)."""
     state["domain"] = unprotected(state.get("domain"))
     state["domain_ref"] = None
 

@@ -68,8 +68,8 @@ class Ticket(SupportAggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """v1: the subject and domain in plain text become unprotected values; there
-            was no body; the domain's ref is unknown."""
+            """`subject` and `domain`, plain text in v1, become `{"enc": "none", "text":
+            ...}` (null stays null); `body` (v1 had none) and `domain_ref` are null."""
             state["subject"] = unprotected(state.get("subject"))
             state["body"] = None
             state["domain"] = unprotected(state.get("domain"))
