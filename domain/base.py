@@ -17,6 +17,12 @@ upcasts the `data` of a record published at version K (`eventlog.versions`). An 
 hash is that of the event as stored (R-AUD-3): an event created now hashes its fields
 and, above version 1, its `class_version`; an event read from an older version keeps
 the hash of its stored form, computed before it was upcast (`domain.sealing`).
+
+An event caused by a command of a known principal also carries `actor` (its role and
+id, `domain.actor`), set as the event is made and before anything hashes it, so the
+hash chain covers who acted (R-ACL-1). It is not a dataclass field: an event made
+without an actor (every event stored before principals existed, and replays) has no
+such key at all, so its stored bytes, hash and envelope stay exactly what they were.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import register_topic
 
+from domain.actor import acting
 from domain.chain import GENESIS, event_hash
 from domain.errors import PastRewriteError
 from domain.instants import InstantOutOfRangeError
@@ -37,7 +44,8 @@ EVENT_TYPES: dict[str, type[SupportAggregate.Event]] = {}
 
 #: The fields every event has that the envelope carries itself; `payload` is the rest.
 ENVELOPE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp",
-                             "originator_topic", "prev_hash", "customer", "tenant", "ref"})
+                             "originator_topic", "prev_hash", "customer", "tenant", "ref",
+                             "actor"})
 
 #: The key under which an event read from an older stored version keeps the hash of its
 #: stored form (`domain.sealing`); never a field, never stored, never published.
@@ -124,6 +132,8 @@ class SupportAggregate(Aggregate):
         tenant: str
         ref: str
         prev_hash: str
+        #: Who caused it ({"role", "id"}), or None: see the module's docstring.
+        actor: ClassVar[dict[str, str] | None] = None
 
         def apply(self, aggregate: Any) -> None:
             self.evolve(aggregate)
@@ -167,8 +177,17 @@ class SupportAggregate(Aggregate):
     def start(cls, event_class: type, *, id: UUID, now: datetime, customer: str,
               tenant: str, ref: str, **fields: Any):
         """Creates the aggregate with its first event; `ref` is its business id."""
-        return cls._create(event_class, id=id, timestamp=utc(now), customer=customer,
-                           tenant=tenant, ref=ref, prev_hash=GENESIS, **fields)
+        aggregate = cls._create(event_class, id=id, timestamp=utc(now), customer=customer,
+                                tenant=tenant, ref=ref, prev_hash=GENESIS, **fields)
+        aggregate._stamp_actor()
+        return aggregate
+
+    def _stamp_actor(self) -> None:
+        """Records the acting principal on the event just triggered (before anything
+        hashed it: hashes are taken lazily, when the next event links to it)."""
+        actor = acting()
+        if actor is not None:
+            object.__setattr__(self._pending_events[-1], "actor", actor.record())
 
     def record(self, event_class: type, *, now: datetime, **fields: Any) -> None:
         """Triggers `event_class` at `now`, linked to the previous event.
@@ -185,3 +204,4 @@ class SupportAggregate(Aggregate):
         self.trigger_event(event_class, timestamp=at, customer=self.customer,
                            tenant=self.tenant, ref=self.ref,
                            prev_hash=self.chain_head, **fields)
+        self._stamp_actor()

@@ -24,14 +24,23 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from domain.access import authorize_command
+from domain.actor import SCHEDULER, Actor, acting_as
 from domain.base import SupportAggregate, utc
 from domain.cache import ABSENT, AggregateCache
+from domain.chain import event_hash
 from domain.commands import AllHandlers, parse_args
 from domain.commands.args import ident
-from domain.errors import ConflictError, InvalidArgumentError, PastRewriteError
+from domain.errors import (
+    ConflictError,
+    IdempotencyKeyReusedError,
+    InvalidArgumentError,
+    PastRewriteError,
+)
 from domain.instants import within_range
 from domain.personal import UNSEALED, PersonalData
 from domain.policy.profile import PolicyProfile
+from domain.principal import Principal  # noqa: F401  (its events live in this store)
 from domain.receipt import CommandReceipt
 from domain.sealing import SealingMapper, Signer
 from domain.tenant import Tenant
@@ -67,10 +76,19 @@ _ERASED_TOPIC = "customer.erased"
 
 @dataclass(frozen=True)
 class Outcome:
-    """What an accepted command wrote: the stored events' (aggregate id, version)."""
+    """What an accepted command wrote: the stored events' (type, aggregate id, version),
+    and the store position (notification id) of the last one, when this call wrote them
+    (a reader waits for the projector to pass it: read your writes)."""
 
     events: list[tuple[str, str, int]]
     repeated: bool = False
+    position: int | None = None
+
+
+def fingerprint(command: str, checked: dict[str, Any]) -> str:
+    """Returns the hash of a command and its checked arguments: what a command id
+    promises to mean (a repeat with other arguments is refused)."""
+    return event_hash(f"command:{command}", checked)
 
 
 class SupportDesk(Application):
@@ -95,7 +113,9 @@ class SupportDesk(Application):
         super().__init__(env=env)
         self.retry_pause = retry_pause or (lambda attempt: None)
         self.cache_size = cache_size
-        self._local = threading.local()  # .cache (AggregateCache), .active (in an attempt)
+        # .cache (AggregateCache), .active (in an attempt), .fingerprint (of the command
+        # `execute` runs, for its receipt: kept beside the attempt, not passed through it)
+        self._local = threading.local()
         self._profiles: dict[str, PolicyProfile] = {}
         self.profile_override = profile_override
         self.default_profile: str | None = None
@@ -147,8 +167,13 @@ class SupportDesk(Application):
 
     # --- policy ------------------------------------------------------------------
 
-    def adopt(self, profile: PolicyProfile, now: datetime) -> bool:
-        """Records that the tenant adopts `profile` unless it already has that exact one."""
+    def adopt(self, profile: PolicyProfile, now: datetime, actor: Actor | None = None) -> bool:
+        """Records that the tenant adopts `profile` unless it already has that exact one;
+        the events record `actor` (a desk admin, the local operator)."""
+        with acting_as(actor):
+            return self._adopt(profile, now)
+
+    def _adopt(self, profile: PolicyProfile, now: datetime) -> bool:
         tenant = self.load(Tenant, Tenant.id_for(profile.id))
         if tenant is None:
             tenant = Tenant.start(Tenant.Founded, id=Tenant.id_for(profile.id), now=now,
@@ -191,7 +216,7 @@ class SupportDesk(Application):
         return AllHandlers(self, self.profile_for, self.default_profile)
 
     def execute(self, command: str, args: Any, now: datetime | None = None,
-                command_id: str | None = None, *,
+                command_id: str | None = None, actor: Actor | None = None, *,
                 clock: Callable[[], datetime] | None = None) -> Outcome:
         """Runs `command` at `now`, or at the time `clock` gives; raises a SupportlogError
         (nothing written) if rejected. Give exactly one of `now` and `clock`.
@@ -217,28 +242,45 @@ class SupportDesk(Application):
 
         Every instant must lie in the supported range (`domain.instants`). With a
         `command_id`, a repeat of an accepted command has no second effect: it returns
-        the first outcome (`repeated=True`).
+        the first outcome (`repeated=True`); the same id with another command or other
+        arguments raises IdempotencyKeyReusedError. `actor` is the principal: its role
+        is checked first (R-ACL-3), the handlers keep it to its desk and its own
+        (R-ACL-2), and every event records it (R-ACL-1); None acts without limits and
+        records nobody (replays, tests of the rules alone).
         """
         if (now is None) == (clock is None):
             raise TypeError("execute takes either now or clock, not both or neither")
+        args = authorize_command(actor, command, args)
         checked = parse_args(command, args)
         if now is not None:
             now = within_range(now, "now")
         if command_id is not None:
             ident(command_id, "command_id")
-        return self._decide_and_save(lambda h, at: getattr(h, command)(checked, at),
-                                     now=now, clock=clock, command=command,
-                                     command_id=command_id)
+        self._local.fingerprint = fingerprint(command, checked) if command_id else None
+        with acting_as(actor):
+            return self._decide_and_save(lambda h, at: getattr(h, command)(checked, at),
+                                         now=now, clock=clock, command=command,
+                                         command_id=command_id)
 
     def fire_timer(self, kind: str, subject: str, timer_id: str, now: datetime) -> Outcome:
-        """Fires a due timer; a timer that already fired records nothing."""
-        return self._decide_and_save(lambda h, at: h.fire(kind, subject, timer_id, at),
-                                     now=utc(now))
+        """Fires a due timer as the scheduler; a timer that already fired records
+        nothing."""
+        with acting_as(SCHEDULER):
+            return self._decide_and_save(lambda h, at: h.fire(kind, subject, timer_id, at),
+                                         now=utc(now))
 
-    def _receipt(self, command_id: str) -> Outcome | None:
+    def _receipt(self, command: str, command_id: str) -> Outcome | None:
+        """The first outcome of `command_id`, if it was accepted before; raises
+        IdempotencyKeyReusedError if it answered another command or other arguments (a
+        receipt stored before fingerprints existed is compared by command name)."""
         receipt = self.load(CommandReceipt, CommandReceipt.id_for(command_id))
         if receipt is None:
             return None
+        if receipt.command != command or receipt.fingerprint not in (
+                None, self._local.fingerprint):
+            raise IdempotencyKeyReusedError(
+                f"command id {command_id!r} was used for another {receipt.command} "
+                "command; a retry must repeat the command exactly")
         return Outcome([tuple(e) for e in receipt.events], repeated=True)
 
     def _decide_and_save(self, decide: Callable[[AllHandlers, datetime], list], *,
@@ -295,7 +337,7 @@ class SupportDesk(Application):
                  command: str, command_id: str | None,
                  cache: AggregateCache | None) -> Outcome | None:
         """Decides once at `now` and saves; returns None if a concurrent writer won."""
-        if command_id is not None and (first := self._receipt(command_id)):
+        if command_id is not None and (first := self._receipt(command, command_id)):
             return first
         changed = decide(self.handlers(), now)
         pending = [a for a in changed if a.pending_events]
@@ -309,13 +351,15 @@ class SupportDesk(Application):
             pending.append(CommandReceipt.start(
                 CommandReceipt.Accepted, id=CommandReceipt.id_for(command_id), now=now,
                 customer=pending[0].customer, tenant=pending[0].tenant, ref=command_id,
-                command_id=command_id, command=command, events=[list(w) for w in written]))
+                command_id=command_id, command=command, events=[list(w) for w in written],
+                fingerprint=self._local.fingerprint))
         try:
             recordings = self.save(*pending)
         except IntegrityError:
             if cache is not None:
                 cache.abandon()  # reload what the other writer stored
             return None  # a concurrent writer (or the same command) won: look again
+        positions = [r.notification.id for r in recordings]
         if cache is not None:
-            cache.saved(pending, [r.notification.id for r in recordings])
-        return Outcome(written)
+            cache.saved(pending, positions)
+        return Outcome(written, position=max(positions, default=None))

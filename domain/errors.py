@@ -126,6 +126,20 @@ class ChannelNotOfferedError(SupportlogError):
     code = "channel_not_offered"
 
 
+class ForbiddenError(SupportlogError):
+    """Raised when the acting principal's role may not do what it asked (R-ACL-3), or
+    when it claims to be someone it is not (an agent id other than its own)."""
+
+    code = "forbidden"
+
+
+class IdempotencyKeyReusedError(SupportlogError):
+    """Raised when a command id (or an HTTP `Idempotency-Key`) already answered another
+    command or other arguments: a retry must repeat the request exactly."""
+
+    code = "idempotency_key_reused"
+
+
 class ConflictError(SupportlogError):
     """Raised when concurrent writers kept winning after the bounded retries."""
 
@@ -149,6 +163,7 @@ ERRORS_BY_CODE: dict[str, type[SupportlogError]] = {
         WrittenRequestRequiredError, InvalidTransitionError, UnknownCustomerError,
         UnknownTicketError, DuplicateIdError, AnonymousNotAcceptedError, NotOwnerError,
         InvalidArgumentError, InsufficientCreditsError, ChannelNotOfferedError,
-        ConflictError, InternalError, CustomerErasedError,
+        ConflictError, InternalError, CustomerErasedError, ForbiddenError,
+        IdempotencyKeyReusedError,
     )
 }

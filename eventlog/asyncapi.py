@@ -16,7 +16,13 @@ from importlib import metadata
 from typing import Any
 
 from domain.base import EVENT_TYPES
-from eventlog.catalogue import ENVELOPE_ATTRIBUTES, description_of, event_schema, versions_of
+from eventlog.catalogue import (
+    ENVELOPE_ATTRIBUTES,
+    REQUIRED_ATTRIBUTES,
+    description_of,
+    event_schema,
+    versions_of,
+)
 from eventlog.envelope import HEADER_NAMES
 
 ASYNCAPI_VERSION = "3.0.0"
@@ -59,7 +65,7 @@ def _payload(type_name: str, version: int) -> dict[str, Any]:
     properties["schemaversion"] = {"const": version}
     properties["data"] = {"$ref": f"#/components/schemas/{_component_name(type_name, version)}"}
     return {"type": "object", "properties": properties,
-            "required": [name for name, _, _ in ENVELOPE_ATTRIBUTES],
+            "required": REQUIRED_ATTRIBUTES,
             "additionalProperties": False}
 
 

@@ -202,7 +202,19 @@ ENVELOPE_ATTRIBUTES: list[tuple[str, dict[str, Any], str]] = [
     ("prevhash", _HASH, "Hash of the aggregate's previous event (zeros for the first)."),
     ("hash", _HASH, "SHA-256 of this event's type and content (R-AUD-3)."),
     ("data", {"type": "object"}, "The event's own fields; see the schema of its type."),
+    ("actor", {"type": "object", "properties": {"role": {"type": "string"},
+                                                "id": {"type": "string"}},
+               "required": ["role", "id"], "additionalProperties": False},
+     "Who caused it (R-ACL-1): the principal's role (`customer`, `agent`, `desk_admin`, "
+     "`service`; `operator` for the local command line, `system` for timers) and id, "
+     "never a token. Absent on events recorded before principals existed."),
 ]
+
+#: Attributes an envelope may lack (events stored before the attribute existed).
+OPTIONAL_ATTRIBUTES = frozenset({"actor"})
+#: The attributes every envelope has.
+REQUIRED_ATTRIBUTES = [name for name, _, _ in ENVELOPE_ATTRIBUTES
+                       if name not in OPTIONAL_ATTRIBUTES]
 
 
 def envelope_schema() -> dict[str, Any]:
@@ -221,7 +233,7 @@ def envelope_schema() -> dict[str, Any]:
                        "is the customer; routing fields are repeated in Kafka headers.",
         "type": "object",
         "properties": properties,
-        "required": [name for name, _, _ in ENVELOPE_ATTRIBUTES],
+        "required": REQUIRED_ATTRIBUTES,
         "additionalProperties": False,
         "allOf": [
             {"if": {"properties": {"type": {"const": name},

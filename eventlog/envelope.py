@@ -5,9 +5,12 @@ Attribute names follow CloudEvents 1.0 where they fit (`specversion`, `id`, `sou
 `datacontenttype`, `data`) plus extensions for the log:
 `customer` (the partition key), `tenant` (the desk's profile id), `aggregateid` and
 `aggregateversion` (the stream position; a consumer skips what it has applied),
-`position` (the store's notification id), `schemaversion`, and `prevhash`/`hash` (the
-aggregate's hash chain, R-AUD-3). The body is orjson; the routing fields are repeated as
-Kafka headers so a subscriber can filter without decoding the body.
+`position` (the store's notification id), `schemaversion`, `prevhash`/`hash` (the
+aggregate's hash chain, R-AUD-3) and `actor`, the principal whose command caused the
+event (R-ACL-1), present only when the event records one: an event stored before
+principals existed encodes to exactly the bytes it always did. The body is orjson; the
+routing fields are repeated as Kafka headers so a subscriber can filter without decoding
+the body.
 
 An envelope built from an event keeps the orjson bytes of its payload, so `encode` writes
 them as they are instead of encoding the payload a second time (the relay's hot path);
@@ -84,6 +87,8 @@ class Envelope:
     prev_hash: str
     hash: str
     data: dict[str, Any]
+    #: Who caused the event ({"role", "id"}), None if the event records nobody.
+    actor: dict[str, str] | None = None
     #: `data` as orjson encoded it, when built from an event: `encode` reuses these bytes.
     #: Not an init field, so `dataclasses.replace(envelope, data=...)` drops it.
     data_json: bytes | None = field(default=None, init=False, repr=False, compare=False)
@@ -111,6 +116,7 @@ class Envelope:
             prev_hash=event.prev_hash,
             hash=event.hash if with_hash else "",
             data=orjson.loads(data_json),
+            actor=event.actor,
         )
         object.__setattr__(envelope, "data_json", data_json)
         return envelope
@@ -120,7 +126,7 @@ class Envelope:
         return self._body(self.data)
 
     def _body(self, data: Any) -> dict[str, Any]:
-        return {
+        body = {
             "specversion": SPEC_VERSION,
             "id": self.id,
             "source": f"{SOURCE}/{self.tenant}",
@@ -138,6 +144,9 @@ class Envelope:
             "hash": self.hash,
             "data": data,
         }
+        if self.actor is not None:
+            body["actor"] = self.actor
+        return body
 
     def encode(self) -> bytes:
         """Returns the Kafka record value (the payload's bytes reused when known: orjson
@@ -166,7 +175,7 @@ class Envelope:
         """Parses a Kafka record value; raises EnvelopeError if it is malformed.
 
         The instance's fields are set in one step rather than through the generated
-        `__init__`, which, the class being frozen, sets each of its 14 fields with
+        `__init__`, which, the class being frozen, sets each of its 15 fields with
         `object.__setattr__`: a third of the cost of decoding, paid for every record a
         projector reads. The result is the same instance `__init__` would make."""
         try:
@@ -178,7 +187,7 @@ class Envelope:
                 ref=raw["subject"], aggregate_id=raw["aggregateid"],
                 aggregate_version=int(raw["aggregateversion"]),
                 position=int(raw["position"]), prev_hash=raw["prevhash"], hash=raw["hash"],
-                data=dict(raw["data"]), data_json=None,
+                data=dict(raw["data"]), actor=raw.get("actor"), data_json=None,
             )
             return envelope
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:

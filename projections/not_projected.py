@@ -24,3 +24,9 @@ not_projected("ticket.charge_disputed",
 not_projected("privacy.store_migrated",
               "the record of a store's re-encryption (docs/privacy.md); the mapping it "
               "vouches for is its own table, privacy_migration_map")
+not_projected("principal.issued",
+              "who may act is read from the principals table the token service writes in "
+              "the same call (it holds the token hashes, which no event carries)")
+not_projected("principal.revoked",
+              "a revocation takes effect in the principals table at once, not when a "
+              "projector gets to it")

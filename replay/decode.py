@@ -108,6 +108,10 @@ class EnvelopeDecoder:
         stamp = state["timestamp"]
         customer, tenant, ref = state["customer"], state["tenant"], state["ref"]
         prev_hash = state["prev_hash"]
+        actor = state.get("actor")
+        if actor is not None and (type(actor) is not dict or any(
+                type(v) is not str for v in actor.values())):
+            raise _Slow  # (who acted is plain text, as `domain.actor` records it)
         if type(stamp) is not dict or len(stamp) != 2 \
                 or stamp.get("_type_") != "datetime_iso" or type(customer) is not str \
                 or type(tenant) is not str or type(ref) is not str \
@@ -133,6 +137,7 @@ class EnvelopeDecoder:
             prev_hash=prev_hash,
             hash="",
             data=data,
+            actor=actor,
         )
 
     def _value(self, value: Any) -> Any:

@@ -1,7 +1,8 @@
 """The receipt of one charge, built from its streams alone, and the checks that prove it
 (R-AUD-1, R-DSP-3). Pure: no I/O; `charge_audit` reads the streams and calls this.
 
-The receipt shows what the log says: the ticket's work entries and their minutes, the
+The receipt shows what the log says (and who said it: each event's actor, R-ACL-1, where
+the event records one): the ticket's work entries and their minutes, the
 classification, the rule and the profile version that priced the entry, units and
 amount, the notices given and when, the balance before and after, any hold, and every
 dispute of the charge with its review, outcome and compensation. Then it re-prices the
@@ -70,7 +71,8 @@ def _entry_row(e: Envelope, audited: int) -> dict[str, Any]:
             "rule": d["pricing"]["rule"], "billable_minutes": d["pricing"]["billable_minutes"],
             "unbilled_minutes": d["pricing"]["unbilled_minutes"],
             "charge_id": charge.get("charge_id"), "credits": charge.get("credits"),
-            "money": charge.get("money"), "audited": d["entry"] == audited}
+            "money": charge.get("money"), "audited": d["entry"] == audited,
+            "actor": e.actor}
 
 
 def _compare(name: str, recorded: Any, derived: Any, what: str) -> Check:
@@ -166,6 +168,7 @@ def _account_checks(charge: dict[str, Any], charged: list[Envelope]) -> list[Che
 
 def _dispute_row(events: Sequence[Envelope]) -> dict[str, Any]:
     row: dict[str, Any] = {"dispute": events[0].ref, "opened_at": events[0].time,
+                           "opened_by": events[0].actor,
                            "due_at": events[0].data["due_at"],
                            "review_business_days": events[0].data["business_days"],
                            "calendar": f"{events[0].data['calendar_id']} "
@@ -175,7 +178,7 @@ def _dispute_row(events: Sequence[Envelope]) -> dict[str, Any]:
         if e.type == "dispute.review_overdue":
             row["overdue_at"] = e.time
         elif e.type == "dispute.resolved":
-            row.update(status=e.data["outcome"], resolved_at=e.time,
+            row.update(status=e.data["outcome"], resolved_at=e.time, resolved_by=e.actor,
                        reviewer=e.data["agent"], reason=e.data["reason"],
                        compensation_credits=e.data.get("compensation_credits"),
                        refund_money=e.data.get("refund_money"))
@@ -218,14 +221,15 @@ def build_receipt(charge_id: str, ticket_events: Sequence[Envelope],
             "digest": adoption.digest, "adopted_at": adoption.at.isoformat()},
         repriced=repriced,
         notices=[{"notice": n.data["notice"], "at": n.time, "agent": n.data["agent"],
-                  "before_charge": n.aggregate_version < entry.aggregate_version}
+                  "before_charge": n.aggregate_version < entry.aggregate_version,
+                  "actor": n.actor}
                  for n in ticket_events if n.type == "ticket.customer_notified"],
         account=None if len(charged) != 1 else {
             "balance_before": charged[0].data["balance_before"],
             "balance_after": charged[0].data["balance_after"],
             "hold": charged[0].data.get("hold"), "rule": charged[0].data["rule"]},
         disputes=[_dispute_row(s) for s in dispute_streams if s],
-        compensations=[{"dispute": c.data["dispute"], "at": c.time,
+        compensations=[{"dispute": c.data["dispute"], "at": c.time, "actor": c.actor,
                         "credits": c.data["credits"],
                         "balance_before": c.data["balance_before"],
                         "balance_after": c.data["balance_after"]} for c in compensations])

@@ -3,9 +3,9 @@
 Every event type is exactly one of: the event a command is named by (`ticket.opened` is
 `open_ticket`), an event a command or timer records alongside it (a `credit.charged`
 rides with `ticket.work_logged`), a timer's event (fired again by the replay's own
-scheduler, from the replayed state, so a changed SLA target moves its breach), or a
-policy adoption. The table below says which; `unclassified` lets a test catch a new
-event type that nobody has placed. Pure: no I/O.
+scheduler, from the replayed state, so a changed SLA target moves its breach), a
+policy adoption, or a change of who may act. The table below says which;
+`unclassified` lets a test catch a new event type that nobody has placed. Pure: no I/O.
 
 A replay never decrypts (R-PRV-1): no decision reads a name, an e-mail, a subject or a
 body, so they are replayed as `WITHHELD` (and an erased customer replays like any
@@ -129,6 +129,10 @@ ADOPTION = "policy.profile_adopted"
 #: Records of the deployment itself, not of any desk's history: never replayed.
 DEPLOYMENT_RECORDS = frozenset({"privacy.store_migrated"})
 
+#: Who may act (R-ACL-1): no bearing on what a policy decides, so never replayed (a
+#: replay decides as nobody in particular, `SupportDesk.execute` without an actor).
+ACCESS = frozenset({"principal.issued", "principal.revoked"})
+
 
 def recorded_command(envelope: Envelope, ref: Ref = _plain_ref) -> RecordedCommand | None:
     """Returns the command `envelope` is named by, or None for any other event. `ref`
@@ -142,4 +146,5 @@ def recorded_command(envelope: Envelope, ref: Ref = _plain_ref) -> RecordedComma
 
 def unclassified(event_types: set[str]) -> set[str]:
     """Returns the event types this module does not know how to replay."""
-    return event_types - set(COMMANDS) - ALONGSIDE - TIMERS - {ADOPTION} - DEPLOYMENT_RECORDS
+    return (event_types - set(COMMANDS) - ALONGSIDE - TIMERS - ACCESS - {ADOPTION}
+            - DEPLOYMENT_RECORDS)

@@ -18,6 +18,12 @@ def _amount(credits: Any, money: Any) -> str:
     return f"{credits or 0} credits"
 
 
+def _by(actor: dict[str, str] | None) -> str:
+    """` [by <role> <id>]`: who caused an event (R-ACL-1); nothing for an event that
+    records nobody (one stored before principals existed)."""
+    return f" [by {actor['role']} {actor['id']}]" if actor else ""
+
+
 def receipt_text(r: Receipt) -> str:
     """Returns the receipt of one charge as lines of text."""
     verdict = "agrees with re-pricing" if r.agrees else "*** MISMATCH ***"
@@ -35,7 +41,7 @@ def receipt_text(r: Receipt) -> str:
                      f" {e['minutes']} min {e['kind']}"
                      f"{' (' + e['classification'] + ')' if e['classification'] else ''}"
                      f" {e['rule']}: {e['billable_minutes']} billable, "
-                     f"{e['unbilled_minutes']} unbilled{charge}")
+                     f"{e['unbilled_minutes']} unbilled{charge}{_by(e.get('actor'))}")
     p, inputs = r.pricing, r.inputs
     profile = r.profile
     lines.append(f"priced    rule {p['rule']} under "
@@ -49,7 +55,8 @@ def receipt_text(r: Receipt) -> str:
     if r.notices:
         for n in r.notices:
             when = "before the charge" if n["before_charge"] else "after the charge"
-            lines.append(f"notice    {n['notice']} at {n['at']} by {n['agent']} ({when})")
+            lines.append(f"notice    {n['notice']} at {n['at']} by {n['agent']} ({when})"
+                         f"{_by(n.get('actor'))}")
     else:
         lines.append("notice    none given on this ticket")
     if r.account:
@@ -62,18 +69,19 @@ def receipt_text(r: Receipt) -> str:
     for d in r.disputes:
         lines.append(f"dispute   {d['dispute']} opened {d['opened_at']}, review due "
                      f"{d['due_at']} ({d['review_business_days']} business days, "
-                     f"{d['calendar']})")
+                     f"{d['calendar']}){_by(d.get('opened_by'))}")
         if d["overdue_at"]:
             lines.append(f"          review overdue at {d['overdue_at']}")
         if d["status"] == "open":
             lines.append("          still open")
         else:
             lines.append(f"          {d['status']} by {d['reviewer']} at {d['resolved_at']}: "
-                         f"\"{d['reason']}\"")
+                         f"\"{d['reason']}\"{_by(d.get('resolved_by'))}")
     for c in r.compensations:
         lines.append(f"compensation +{c['credits']} credits at {c['at']} for dispute "
                      f"{c['dispute']} (balance {c['balance_before']} -> "
-                     f"{c['balance_after']}); the charge itself stands (R-DSP-3)")
+                     f"{c['balance_after']}); the charge itself stands (R-DSP-3)"
+                     f"{_by(c.get('actor'))}")
     lines.append("checks")
     lines.extend(f"  {'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}" for c in r.checks)
     return "\n".join(lines)

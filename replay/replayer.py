@@ -68,6 +68,8 @@ class Replayer:
     isolated: IsolatedStore
     override: Override | None = None
     start: datetime | None = None
+    #: Only this desk's history (None: every desk's).
+    tenant: str | None = None
     commands: int = 0
     timers_fired: int = 0
     rejected: list[Rejection] = field(default_factory=list)
@@ -130,7 +132,8 @@ class Replayer:
             if progress and done % 500 == 0:
                 progress(done, total)
             at = datetime.fromisoformat(envelope.time)
-            if end is not None and at > end:
+            if (end is not None and at > end) or (
+                    self.tenant is not None and envelope.tenant != self.tenant):
                 continue
             if envelope.type == ADOPTION or envelope.type in COMMANDS:
                 self.feed(envelope, at)

@@ -147,13 +147,16 @@ def _rows(before: dict[str, Figures], after: dict[str, Figures],
     return out
 
 
-def _survey(live: SupportDesk, report: WhatIfReport) -> datetime | None:
+def _survey(live: SupportDesk, report: WhatIfReport,
+            tenant: str | None = None) -> datetime | None:
     """Counts the recorded figures of the period and finds the last recorded instant up
     to its end: any recorded event, a timer's too, shows the history had reached it."""
     last_at: datetime | None = None
     for envelope in envelopes(live):
         if envelope.type in DEPLOYMENT_RECORDS:
             continue  # a record of the deployment (a store re-encrypted), no desk's history
+        if tenant is not None and envelope.tenant != tenant:
+            continue
         if within(envelope, report.start, report.end):
             count(report.recorded, envelope)
         at = datetime.fromisoformat(envelope.time)
@@ -166,22 +169,25 @@ def _survey(live: SupportDesk, report: WhatIfReport) -> datetime | None:
 def what_if(live: SupportDesk, isolated: Any, changed: PolicyProfile, *,
             baseline: Any | None = None, start: datetime | None = None,
             end: datetime | None = None,
-            progress: Callable[[int, int], None] | None = None) -> WhatIfReport:
+            progress: Callable[[int, int], None] | None = None,
+            tenant: str | None = None) -> WhatIfReport:
     """Replays the live store's commands up to `end` into `isolated` under `changed`
     from `start` and, given a `baseline` (another isolated System), into it under the
-    recorded profiles, both at once; returns the report. Reads `live` only.
+    recorded profiles, both at once; returns the report. Reads `live` only. With
+    `tenant`, only that desk's history is replayed and reported (desks share no
+    customer, so a desk's history replays on its own): what a desk's auditor may see.
 
     Timers are fired up to the last recorded instant, not up to `end`: past it, the
     recorded scheduler may not have run yet, and timers fired only here would differ.
     """
     report = WhatIfReport({"id": changed.id, "version": changed.version,
                            "digest": changed.digest, "source": changed.source}, start, end)
-    last_at = _survey(live, report)
+    last_at = _survey(live, report, tenant)
     if last_at is None:
         return report
-    replayers = [Replayer(isolated, Override(changed), start)]
+    replayers = [Replayer(isolated, Override(changed), start, tenant=tenant)]
     if baseline is not None:
-        replayers.append(Replayer(baseline))
+        replayers.append(Replayer(baseline, tenant=tenant))
     try:
         # Each replay waits on its own database most of the time: run them side by side.
         with ThreadPoolExecutor(len(replayers), thread_name_prefix="whatif") as pool:

@@ -27,12 +27,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from eventsourcing.utils import get_topic
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 import projections  # noqa: F401  (registers the folds)
 from consumers.dead_letter import DeadLetters, dlq_topic, ensure_dead_letter_topic
@@ -48,6 +50,7 @@ from eventlog.log_key import LogKey
 from projections.migrate import migrate, schema_lock
 from projections.timers import TimersTable
 from supportlog.log_key import KeySlot, LogKeyError, settle_key
+from supportlog.principals import Principals
 from supportlog.privacy.cipher import PersonalCipher
 from supportlog.privacy.erase import Erasure, erase_customer
 from supportlog.privacy.master_key import settle_master
@@ -96,6 +99,9 @@ def desk_env(database_url: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": str(info.get("password", "")),
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "4",
+        # Seconds to wait for a connection (the library's default is 30, and it tries 10
+        # times: five minutes before a command learns that PostgreSQL is down).
+        "POSTGRES_CONNECT_TIMEOUT": "5",
     }
 
 
@@ -162,6 +168,64 @@ class System:
             raise DatabaseUnavailableError(f"PostgreSQL does not answer: {e}") from e
         self._closers.append(conn)
         return conn
+
+    def pool(self, max_size: int = 8, durable: bool = True) -> ConnectionPool:
+        """Returns an open pool of autocommit connections to the store's database, for
+        parts that serve many threads (the token service, the HTTP API). A caller waits
+        at most 5 s for a connection: past that the database is as good as down (503).
+        With `durable` False its commits do not wait for the WAL to reach disk
+        (`synchronous_commit = off`): a crash may lose the last fraction of a second of
+        them, never corrupt them; only for what a crash can afford to forget."""
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 5}
+        if not durable:
+            kwargs["options"] = "-c synchronous_commit=off"
+        pool = ConnectionPool(self.database_url, min_size=1, max_size=max_size, open=False,
+                              timeout=5, kwargs=kwargs, name="supportlog")
+        try:
+            pool.open(wait=True, timeout=15)
+        except PoolTimeout as e:
+            pool.close()
+            raise DatabaseUnavailableError(f"PostgreSQL does not answer: {e}") from e
+        self._closers.append(pool)
+        return pool
+
+    def principals(self, pool: ConnectionPool | None = None,
+                   clock: Callable[[], datetime] | None = None) -> Principals:
+        """Returns the token service of this store (`clock`: the wall clock unless
+        given)."""
+        from supportlog.scheduler import wall_clock
+
+        return Principals(self.desk, pool or self.pool(2), clock or wall_clock)
+
+    def api(self, clock: Callable[[], datetime] | None = None) -> Any:
+        """Returns the HTTP API (a FastAPI application) of this system: its own pool,
+        the token service, the rate limit, idempotency keys and read-your-writes waits
+        of `Settings`, and isolated stores for what-if replays."""
+        from supportlog.http.app import create_app
+        from supportlog.http.auth import BearerTokens
+        from supportlog.http.freshness import Health, ProjectionWatch
+        from supportlog.http.idempotency import IdempotencyStore
+        from supportlog.http.ratelimit import RateLimiter
+        from supportlog.http.services import ApiServices
+        from supportlog.scheduler import wall_clock
+
+        settings = self.settings
+        pool = self.pool(max_size=16)
+        principals = self.principals(pool, clock)
+        health = Health(pool, self.desk.recorder.max_notification_id, self.kafka_bootstrap,
+                        settings.topic, settings.group_id)
+        services = ApiServices(
+            settings=settings, desk=self.desk, pool=pool, principals=principals,
+            authenticators=[BearerTokens(principals)],
+            limiter=RateLimiter(settings.rate_per_s, settings.rate_burst),
+            keys=IdempotencyStore(self.pool(max_size=8, durable=False),
+                                  settings.idempotency_hours),
+            watch=ProjectionWatch(pool, self.desk.recorder.max_notification_id,
+                                  settings.topic, settings.group_id, settings.read_wait_s,
+                                  health),
+            health=health, clock=clock or wall_clock,
+            isolated=lambda label: isolated_system(settings, label))
+        return create_app(services)
 
     def desk_with(self, profile_override: Callable[[str], PolicyProfile | None] | None
                   ) -> SupportDesk:

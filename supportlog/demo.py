@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from domain.actor import Actor
 from domain.customer import Customer
 from domain.errors import SupportlogError
 from domain.policy.profile import PROFILE_IDS, builtin_profile
@@ -53,6 +54,10 @@ class DemoResult:
         return self.events_after - self.events_before
 
 
+#: Who the demo's commands record (R-ACL-1): the local operator, playing generated work.
+DEMO = Actor("operator", "demo")
+
+
 def next_prefix(system: System) -> str:
     """Returns the id prefix of the next run: r1-, r2-, ... (the first unused)."""
     run = 1
@@ -69,7 +74,7 @@ def play(system: System, *, seed: int, customers: int, days: int, end: datetime,
     result = DemoResult(next_prefix(system), start, end,
                         events_before=system.desk.recorder.max_notification_id() or 0)
     for profile_id in PROFILE_IDS:
-        system.desk.adopt(builtin_profile(profile_id), start)
+        system.desk.adopt(builtin_profile(profile_id), start, actor=DEMO)
     steps = Workload(seed, customers, days, prefix=result.prefix, start=start).build(
         until=end)
     pipeline = Pipeline(system)
@@ -79,7 +84,7 @@ def play(system: System, *, seed: int, customers: int, days: int, end: datetime,
         result.timers_fired += scheduler.fire_due(hour)
         for step in bucket:
             try:
-                system.desk.execute(step.do, step.args, step.at)
+                system.desk.execute(step.do, step.args, step.at, actor=DEMO)
                 result.commands += 1
             except SupportlogError as e:
                 result.rejected[e.code] += 1

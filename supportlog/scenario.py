@@ -4,6 +4,11 @@ simulated clock. Checks read projections only, after the projector caught up.
 
 Before each step every timer due at or before its `at` fires, in due order. A malformed
 step fails with a message naming its number; the runner never crashes on bad input.
+
+Commands run as the scenario's operator (`{"role": "operator", "id": "scenario"}`, kept
+to the scenario's desk), or, with `"as": {"role": ..., "customer": ...}`, as a principal
+of that role on the desk (R-ACL): so a scenario can show what a customer, an agent or an
+auditor may not do (`forbidden`, `not_owner`).
 """
 
 from __future__ import annotations
@@ -14,14 +19,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from domain.actor import TOKEN_ROLES, Actor
 from domain.commands import COMMANDS
-from domain.commands.args import instant
+from domain.commands.args import ident, instant
 from domain.errors import ERRORS_BY_CODE, InvalidArgumentError, SupportlogError
 from domain.policy.profile import PolicyProfile, builtin_profile
 from supportlog.bootstrap import System
 from supportlog.pipeline import Pipeline
 
-STEP_KEYS = {"at", "do", "args", "expect_error", "expect", "note", "comment"}
+STEP_KEYS = {"at", "do", "args", "expect_error", "expect", "note", "comment", "as"}
 CHECKS = ("balance", "quota", "ticket", "banned", "queue", "charges", "dispute")
 
 
@@ -96,7 +102,7 @@ class ScenarioRunner:
                 last_at = at
                 self._check_step(step, where)
                 if not adopted:
-                    self.desk.adopt(self.profile, at)
+                    self.desk.adopt(self.profile, at, actor=self.operator)
                     self.desk.default_profile = self.profile.id
                     adopted = True
                 self.fire_due_timers(at)
@@ -143,11 +149,30 @@ class ScenarioRunner:
 
     # --- commands ----------------------------------------------------------------------
 
+    @property
+    def operator(self) -> Actor:
+        return Actor("operator", "scenario", desk=self.profile.id)
+
+    def actor(self, spec: Any, where: str) -> Actor:
+        """The principal a step acts as: the scenario's operator, or its `as`."""
+        if spec is None:
+            return self.operator
+        if not isinstance(spec, dict) or set(spec) - {"role", "id", "customer"} or \
+                spec.get("role") not in TOKEN_ROLES:
+            raise StepError(f"{where}: 'as' is {{\"role\": one of {', '.join(TOKEN_ROLES)}, "
+                            "\"id\", \"customer\"}")
+        try:
+            return Actor(spec["role"], ident(spec.get("id", f"scenario-{spec['role']}"), "id"),
+                         desk=self.profile.id, customer=spec.get("customer"))
+        except (ValueError, SupportlogError) as e:
+            raise StepError(f"{where}: 'as': {e}") from e
+
     def run_command(self, step: dict, at: datetime, where: str) -> None:
         expected = step.get("expect_error")
+        actor = self.actor(step.get("as"), where)
         head_before = self.desk.recorder.max_notification_id() or 0
         try:
-            self.desk.execute(step["do"], step.get("args", {}), at)
+            self.desk.execute(step["do"], step.get("args", {}), at, actor=actor)
         except SupportlogError as e:
             if expected is None:
                 raise StepError(f"{where}: {step['do']} was rejected: {e}") from e

@@ -29,6 +29,12 @@ ENVIRONMENT: dict[str, str] = {
     "SUPPORTLOG_MASTER_KEY": "the master key that wraps every customer's data key (64 hex "
                              "digits or base64 of 32 bytes); unset: "
                              "SUPPORTLOG_HOME/master.key, created on first use",
+    "SUPPORTLOG_RATE_LIMIT": "API requests a token may make: RATE per second with bursts of "
+                             "BURST, written RATE,BURST (default 50,100; 0: no limit)",
+    "SUPPORTLOG_READ_WAIT": "seconds an API read with ?after= waits for the projector "
+                            "(default 5)",
+    "SUPPORTLOG_IDEMPOTENCY_HOURS": "hours the API keeps Idempotency-Key answers "
+                                    "(default 24, at least 24)",
 }
 
 
@@ -55,6 +61,13 @@ class Settings:
     #: The master key of personal data as written in SUPPORTLOG_MASTER_KEY
     #: (`supportlog.privacy.master_key`); None: the key file. Never shown either.
     master_key: str | None = field(default=None, repr=False)
+    #: The API's per-token rate limit: requests per second, and the burst (0: none).
+    rate_per_s: float = 50.0
+    rate_burst: int = 100
+    #: Seconds a read with `?after=` waits for the projector before answering 504.
+    read_wait_s: float = 5.0
+    #: Hours the API keeps each idempotency key's answer (Stripe keeps 24).
+    idempotency_hours: int = 24
 
     @property
     def embedded(self) -> bool:
@@ -77,6 +90,7 @@ class Settings:
                 "or neither to use the embedded ones"
             )
         partitions = _whole_number(env, "SUPPORTLOG_PARTITIONS", "8", minimum=1)
+        rate_per_s, rate_burst = _rate_limit(env.get("SUPPORTLOG_RATE_LIMIT") or "50,100")
         return cls(
             database_url=database_url,
             desk_cache=_whole_number(env, "SUPPORTLOG_DESK_CACHE", "10000", minimum=0),
@@ -88,6 +102,11 @@ class Settings:
             fault=env.get("SUPPORTLOG_FAULT") or None,
             log_key=env.get("SUPPORTLOG_LOG_KEY") or None,
             master_key=env.get("SUPPORTLOG_MASTER_KEY") or None,
+            rate_per_s=rate_per_s,
+            rate_burst=rate_burst,
+            read_wait_s=_seconds(env, "SUPPORTLOG_READ_WAIT", "5"),
+            idempotency_hours=_whole_number(env, "SUPPORTLOG_IDEMPOTENCY_HOURS", "24",
+                                            minimum=24),
         )
 
 
@@ -100,4 +119,31 @@ def _whole_number(env: Mapping[str, str], name: str, default: str, minimum: int)
         value = minimum - 1
     if value < minimum:
         raise SettingsError(f"{name} must be a whole number >= {minimum}, got {text!r}")
+    return value
+
+
+def _rate_limit(text: str) -> tuple[float, int]:
+    """Returns (per second, burst) of `RATE,BURST` (`RATE` alone: a burst of 2 * RATE;
+    0: no limit); raises SettingsError otherwise."""
+    rate, _, burst = text.partition(",")
+    try:
+        per_s = float(rate)
+        size = int(burst) if burst else max(1, int(2 * per_s))
+    except ValueError:
+        per_s, size = -1.0, -1
+    if per_s < 0 or size < 1 or per_s != per_s or per_s == float("inf"):
+        raise SettingsError(f"SUPPORTLOG_RATE_LIMIT must be RATE,BURST (e.g. 50,100; 0: "
+                            f"no limit), got {text!r}")
+    return per_s, size
+
+
+def _seconds(env: Mapping[str, str], name: str, default: str) -> float:
+    """Returns `env[name]` as a number of seconds > 0 and <= 300; raises SettingsError."""
+    text = env.get(name) or default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 300:
+        raise SettingsError(f"{name} must be seconds between 0 and 300, got {text!r}")
     return value

@@ -101,16 +101,19 @@ class Workload:
         plan = None
         entitled = "licenses" in spec or "credits" in spec
         period_end = None
+        served_by = None  # the plan whose channels the customer's tickets are offered
         if "licenses" in spec:
             product = rng.choice(spec["licenses"])
             self._add(at, "buy_license", customer=name, license=f"{name}-l1",
                       product=product, domain=domain)
-            days = builtin_profile(desk).section("products")[product]["support_days"]
-            period_end = at + timedelta(days=days)
+            bought = builtin_profile(desk).section("products")[product]
+            period_end = at + timedelta(days=bought["support_days"])
+            served_by = bought["plan"]
         if "plans" in spec and rng.random() < 0.7:
             plan = rng.choice(spec["plans"])
             entitled = entitled or plan != "free" or desk == "insales"
             period_end = None  # the plan keeps the technical department open
+            served_by = plan
             self._add(at + timedelta(minutes=1), "start_subscription", customer=name,
                       subscription=f"{name}-s1", plan=plan,
                       term=rng.choice(spec["terms"]), domain=domain)
@@ -124,17 +127,54 @@ class Workload:
                 self._add(at + timedelta(minutes=5), "buy_package", customer=name,
                           purchase=f"{name}-pk", package=rng.choice(spec["packages"]))
         tickets = max(1, int(rng.gauss(10 * self.days / 30, 3)))
+        first_ticket_step = len(self.steps)
         for k in range(tickets):
             opened = at + timedelta(minutes=30) + self._minutes(0, 24 * 60 * self.days)
             after = period_end is not None and opened >= period_end
-            self._ticket(desk, name, f"{name}-t{k:02d}", opened, entitled, plan, after)
+            self._ticket(desk, name, f"{name}-t{k:02d}", opened, entitled, plan, after,
+                         served_by)
+        self._over_the_limit(desk, served_by, first_ticket_step)
         if rng.random() < 0.03:
-            self._add(at + self._minutes(60, 24 * 60 * self.days), "ban", customer=name,
-                      agent="supervisor", reason=rng.choice(["rudeness", "spam"]),
+            banned_at = at + self._minutes(60, 24 * 60 * self.days)
+            self._add(banned_at, "ban", customer=name, agent="supervisor",
+                      reason=rng.choice(["rudeness", "spam"]),
                       until=(self.start + timedelta(days=self.days + 7)).isoformat())
+            self._refused_from(first_ticket_step, banned_at)
+
+    def _over_the_limit(self, desk: str, plan: str | None, first: int) -> None:
+        """Keeps only the attempt to open each ticket past the plan's requests of a
+        calendar month (R-QTA-5: the desk refuses it, so nothing follows it)."""
+        profile = builtin_profile(desk)
+        entry = profile.section("plans").get(plan) if plan else None
+        limit = (entry or profile.plan(None)).get("requests_per_month")
+        if limit is None:
+            return
+        opened: dict[tuple[int, int], int] = {}
+        refused = set()
+        for step in sorted(s for s in self.steps[first:] if s.do == "open_ticket"):
+            day = profile.calendar.local_date(step.at)
+            month = (day.year, day.month)
+            opened[month] = opened.get(month, 0) + 1
+            if opened[month] > limit:
+                refused.add(step.args["ticket"])
+        self._drop_conversations(first, refused)
+
+    def _refused_from(self, first: int, banned_at: datetime) -> None:
+        """Keeps only the attempt to open each ticket opened from `banned_at` on (the
+        desk refuses it, R-BAN-3): a refused ticket has no conversation to follow."""
+        self._drop_conversations(first, {s.args["ticket"] for s in self.steps[first:]
+                                         if s.do == "open_ticket" and s.at >= banned_at})
+
+    def _drop_conversations(self, first: int, tickets: set[str]) -> None:
+        """Removes every step from `first` on that acts on one of `tickets`, but the
+        attempt to open it."""
+        if tickets:
+            self.steps[first:] = [s for s in self.steps[first:]
+                                  if s.do == "open_ticket" or not _about(s, tickets)]
 
     def _ticket(self, desk: str, customer: str, ticket: str, opened: datetime,
-                entitled: bool, plan: str | None, after_period: bool = False) -> None:
+                entitled: bool, plan: str | None, after_period: bool = False,
+                served_by: str | None = None) -> None:
         """`after_period`: the customer's licence is past its support period, so it
         asks mostly consultations (ImageCMS: technical work is then ordered there as
         paid work, R-TKT-8, R-PAY-1), now and then still the technical department."""
@@ -153,6 +193,8 @@ class Workload:
         if "categories" in spec:
             args["category"] = rng.choice(spec["categories"])
         self._add(opened, "open_ticket", **args)
+        if args["channel"] not in offered_channels(desk, served_by):
+            return  # refused (R-TKT-12): the customer tried a channel the desk lacks
         at = opened + self._minutes(10, 60 * 30)  # some answers come too late
         self._add(at, "agent_reply", ticket=ticket, agent="agent1",
                   waiting_on_customer=rng.random() < 0.3)
@@ -184,6 +226,20 @@ class Workload:
                           dispute=f"{ticket}-d", agent="manager",
                           outcome=rng.choice(["upheld", "rejected"]),
                           reason="reviewed the work log")
+
+
+def offered_channels(desk: str, plan: str | None) -> list[str]:
+    """Returns the channels `desk` offers a customer served under `plan` (R-TKT-12)."""
+    profile = builtin_profile(desk)
+    entry = profile.section("plans").get(plan) if plan else None
+    return (entry or profile.plan(None)).get("channels", profile.section("channels"))
+
+
+def _about(step: Step, tickets: set[str]) -> bool:
+    """True if `step` acts on one of `tickets` (or disputes a charge of one)."""
+    ticket = step.args.get("ticket") or step.args.get("charge", "").rpartition("/")[0] \
+        or step.args.get("dispute", "").removesuffix("-d")
+    return ticket in tickets
 
 
 def iter_hours(steps: list[Step]) -> Iterator[tuple[datetime, list[Step]]]:

@@ -13,7 +13,8 @@ from supportlog.cli import main
 from supportlog.settings import Settings
 
 RATIOS = {"ingest_vs_es_save", "ingest_sealed_vs_unsealed", "relay_vs_raw_produce",
-          "projection_vs_naive", "projection_vs_raw_consume", "rebuild_vs_raw_read"}
+          "projection_vs_naive", "projection_vs_raw_consume", "rebuild_vs_raw_read",
+          "http_vs_ingest"}
 
 
 def _bench_json(settings: Settings) -> dict:
@@ -42,6 +43,16 @@ def test_bench_prints_every_ratio_figure_latency_and_the_environment(settings):
             assert out["figures"][stage][name]["items"] > 0
             assert out["figures"][stage][name]["per_s"] > 0
     assert out["figures"]["relay"]["relay"]["items"] == out["events"]
+    http = out["figures"]["http"]
+    assert http["api"]["items"] == http["in_process"]["items"] > 0
+    assert http["api_without_keys"]["items"] == http["api"]["items"]
+    assert set(http["api"]["statuses"]) <= {"200", "400", "404", "409", "422"}
+    # The same commands on both sides: as many refused through the API as in process.
+    refused_over_http = sum(n for s, n in http["api"]["statuses"].items() if s != "200")
+    assert refused_over_http == sum(http["in_process"]["refused"].values())
+    write = out["latency"]["http_write"]
+    assert write["samples"] == http["api"]["items"] and write["clients"] == 8
+    assert 0 < write["p50_ms"] <= write["p99_ms"]
     latency = out["latency"]
     assert latency["as_of"]["at_n_ms"] > 0 and latency["as_of"]["at_n_100_ms"] > 0
     for path in ("command_to_projection", "broker_produce_to_consume"):

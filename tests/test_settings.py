@@ -20,9 +20,21 @@ def test_the_desk_cache_can_be_sized_or_turned_off() -> None:
     assert Settings.from_env({"SUPPORTLOG_DESK_CACHE": "0"}).desk_cache == 0
 
 
+def test_the_api_rate_limit_read_wait_and_key_retention_are_settings() -> None:
+    settings = Settings.from_env({"SUPPORTLOG_RATE_LIMIT": "5,20", "SUPPORTLOG_READ_WAIT": "2.5",
+                                  "SUPPORTLOG_IDEMPOTENCY_HOURS": "48"})
+    assert (settings.rate_per_s, settings.rate_burst) == (5.0, 20)
+    assert (settings.read_wait_s, settings.idempotency_hours) == (2.5, 48)
+    assert Settings.from_env({"SUPPORTLOG_RATE_LIMIT": "0"}).rate_per_s == 0
+    assert Settings.from_env({}).rate_burst == 100
+
+
 @pytest.mark.parametrize(("name", "value"), [
     ("SUPPORTLOG_DESK_CACHE", "-1"), ("SUPPORTLOG_DESK_CACHE", "lots"),
     ("SUPPORTLOG_PARTITIONS", "0"), ("SUPPORTLOG_PARTITIONS", "8.5"),
+    ("SUPPORTLOG_RATE_LIMIT", "fast"), ("SUPPORTLOG_RATE_LIMIT", "5,0"),
+    ("SUPPORTLOG_RATE_LIMIT", "-1"), ("SUPPORTLOG_READ_WAIT", "0"),
+    ("SUPPORTLOG_READ_WAIT", "nan"), ("SUPPORTLOG_IDEMPOTENCY_HOURS", "23"),
 ])
 def test_a_bad_number_names_its_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):

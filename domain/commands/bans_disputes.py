@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from domain.actor import visible
 from domain.ban import Ban
 from domain.base import utc
 from domain.commands.handlers import Handlers
@@ -95,7 +96,7 @@ class BanDisputeHandlers(Handlers):
 
     def resolve_dispute(self, a: dict, now: datetime) -> list:
         dispute = self.desk.load(Dispute, Dispute.id_for(a["dispute"]))
-        if dispute is None:
+        if dispute is None or not visible(dispute.tenant):
             raise InvalidArgumentError(f"no dispute {a['dispute']!r}")
         dispute.guard_open()
         changed: list[Any] = [dispute]

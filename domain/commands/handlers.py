@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.actor import acting, guard_owner, visible
 from domain.ban import Ban
 from domain.base import SupportAggregate, utc
 from domain.credit_account import CreditAccount
@@ -77,11 +78,14 @@ class Handlers:
         self.default_profile = default_profile
 
     # --- loading helpers -----------------------------------------------------------
+    # Another desk's customer, ticket or subscription is reported exactly as one that
+    # does not exist, and a customer principal may touch only its own (R-ACL-2).
 
     def customer(self, name: str) -> Customer:
         customer = self.desk.load(Customer, Customer.id_for(name))
-        if customer is None:
+        if customer is None or not visible(customer.tenant):
             raise UnknownCustomerError(f"no customer {name!r} is registered")
+        guard_owner(acting(), customer.customer, f"customer {name}")
         return customer
 
     def active_customer(self, name: str) -> Customer:
@@ -119,14 +123,16 @@ class Handlers:
 
     def ticket(self, name: str) -> Ticket:
         ticket = self.desk.load(Ticket, Ticket.id_for(name))
-        if ticket is None:
+        if ticket is None or not visible(ticket.tenant):
             raise UnknownTicketError(f"no ticket {name!r}")
+        guard_owner(acting(), ticket.customer, f"ticket {name}")
         return ticket
 
     def subscription(self, name: str) -> Subscription:
         sub = self.desk.load(Subscription, Subscription.id_for(name))
-        if sub is None:
+        if sub is None or not visible(sub.tenant):
             raise InvalidArgumentError(f"no subscription {name!r}")
+        guard_owner(acting(), sub.customer, f"subscription {name}")
         return sub
 
     def account(self, customer: Customer, now: datetime) -> CreditAccount:

@@ -20,9 +20,12 @@ from typing import Any
 from domain.commands.args import CHECK_KINDS, SPECS
 from domain.errors import ERRORS_BY_CODE
 
-#: Codes every command can answer with: malformed input (before anything is loaded),
-#: and concurrent writers winning every bounded retry (the only retriable code).
-EVERY_COMMAND_RAISES = ("invalid_argument", "conflict")
+#: Codes every command can answer with: malformed input (before anything is loaded), a
+#: principal whose role may not run it or who names another agent (R-ACL-3), a command
+#: id reused for another command, and concurrent writers winning every bounded retry
+#: (the only retriable code).
+EVERY_COMMAND_RAISES = ("invalid_argument", "forbidden", "idempotency_key_reused",
+                        "conflict")
 
 #: What each command does, with the rules it keeps.
 DESCRIPTIONS: dict[str, str] = {
@@ -141,7 +144,7 @@ RAISES: dict[str, tuple[str, ...]] = {
                     "channel_not_offered", "written_request_required", "not_owner",
                     "department_not_allowed", "request_limit_reached"),
     "agent_reply": ("unknown_ticket", "invalid_transition"),
-    "customer_reply": ("unknown_ticket", "invalid_transition"),
+    "customer_reply": ("unknown_ticket", "not_owner", "invalid_transition"),
     "log_work": ("unknown_ticket", "invalid_transition", "insufficient_credits"),
     "notify_customer": ("unknown_ticket", "invalid_transition"),
     "solve_ticket": ("unknown_ticket", "invalid_transition"),

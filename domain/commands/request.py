@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from domain.actor import Actor
 from domain.commands.args import field_names, instant, shown
 from domain.errors import InternalError, InvalidArgumentError, SupportlogError
 
@@ -30,21 +31,21 @@ Report = Callable[[BaseException], str]
 
 
 def answer_json(desk: Any, line: str | bytes, clock: Callable[[], datetime],
-                report: Report) -> dict[str, Any]:
+                report: Report, actor: Actor | None = None) -> dict[str, Any]:
     """Returns the answer to one request written as JSON (bytes are decoded as UTF-8;
     invalid UTF-8 is not JSON). Never raises an Exception."""
     try:
         request = orjson.loads(line)
     except orjson.JSONDecodeError as e:
         return _refused(InvalidArgumentError(f"not JSON: {e}"))
-    return answer_request(desk, request, clock, report)
+    return answer_request(desk, request, clock, report, actor)
 
 
 def answer_request(desk: Any, request: Any, clock: Callable[[], datetime],
-                   report: Report) -> dict[str, Any]:
-    """Returns the answer to one decoded request. Without "at" the command takes its
-    time from `clock` (the server's), afresh on each attempt (`SupportDesk.execute`).
-    Never raises an Exception."""
+                   report: Report, actor: Actor | None = None) -> dict[str, Any]:
+    """Returns the answer to one decoded request, run as `actor`. Without "at" the
+    command takes its time from `clock` (the server's), afresh on each attempt
+    (`SupportDesk.execute`). Never raises an Exception."""
     try:
         if not isinstance(request, dict) or "do" not in request:
             raise InvalidArgumentError('a command is an object with "do" and "args"')
@@ -56,7 +57,7 @@ def answer_request(desk: Any, request: Any, clock: Callable[[], datetime],
         at = request.get("at")
         outcome = desk.execute(request["do"], request.get("args", {}),
                                instant(at, "at") if at is not None else None,
-                               command_id=request.get("command_id"),
+                               command_id=request.get("command_id"), actor=actor,
                                clock=clock if at is None else None)
     except SupportlogError as e:
         return _refused(e)
@@ -64,7 +65,7 @@ def answer_request(desk: Any, request: Any, clock: Callable[[], datetime],
         return _refused(InternalError(
             f"the command could not be handled (id {_reported(report, e)}); it wrote all "
             "or nothing, and a repeat with the same command_id has no second effect"))
-    return {"accepted": True, "repeated": outcome.repeated,
+    return {"accepted": True, "repeated": outcome.repeated, "position": outcome.position,
             "events": [{"type": t, "aggregate_id": a, "version": v}
                        for t, a, v in outcome.events]}
 

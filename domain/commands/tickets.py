@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain.actor import visible
 from domain.ban import Ban
 from domain.base import utc
 from domain.commands.handlers import Handlers, month_key, next_month_start
@@ -302,7 +303,7 @@ class TicketHandlers(Handlers):
         if a["of"] == a["ticket"]:
             raise InvalidArgumentError("a ticket cannot duplicate itself")
         original = self.desk.load(Ticket, Ticket.id_for(a["of"]))
-        if original is None:
+        if original is None or not visible(original.tenant):
             raise UnknownTicketError(f"no ticket {a['of']!r}")
         if original.customer != ticket.customer:
             raise NotOwnerError("a ticket can only duplicate a ticket of the same customer")

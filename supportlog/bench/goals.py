@@ -1,4 +1,4 @@
-"""The goals of issues 9 and 19, as data: which figure, which bound, and whether a run
+"""The goals of issues 9, 14 and 19, as data: which figure, which bound, and whether a run
 met it.
 
 Ratios are throughput over the baseline's (higher is better); `rss_growth` and the
@@ -47,6 +47,7 @@ GOALS = (
     Goal("as_of_latency_growth", ("latency", "as_of", "ratio"), at_most=1.5),
     Goal("command_to_projection_vs_broker_p99",
          ("latency", "command_to_projection_vs_broker_p99"), at_most=3),
+    Goal("http_vs_ingest", ("ratios", "http_vs_ingest"), at_least=0.6),
 )
 
 

@@ -61,6 +61,11 @@ def print_report(result: dict[str, Any], console: Console) -> None:
                   f"broker p50 {broker['p50_ms']:g} / p99 {broker['p99_ms']:g} ms",
                   _fmt(lat["command_to_projection_vs_broker_p99"], "x"), goal["goal"],
                   _verdict(goal))
+    api, local, write = figures["http"]["api"], figures["http"]["in_process"], lat["http_write"]
+    goal = goals["http_vs_ingest"]
+    table.add_row("http_vs_ingest", _rate(api) + f", write p99 {_fmt(write['p99_ms'])} ms",
+                  _rate(local) + " in process", _fmt(result["ratios"]["http_vs_ingest"]),
+                  goal["goal"], _verdict(goal))
     console.print(table)
     env = result["environment"]
     console.print(f"{env['cpu_count']} CPUs, Python {env['python']}, PostgreSQL "

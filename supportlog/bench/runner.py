@@ -6,8 +6,9 @@ topic); `bench_stages` receives the relay's copy of that log, which the projecto
 bare consumer and the naive loop then read; `bench_small` holds the same workload at a
 hundredth of the size, for the latency probes; each projector run for the memory
 figure gets a fresh `bench_rss` database; `bench_unsealed` replays the workload with
-personal data not sealed, for what sealing costs. All are dropped at the end, so the user's
-data is never touched.
+personal data not sealed, for what sealing costs; the HTTP comparison plays the workload
+into `bench_inproc` and, through a `supportlog serve` child, into `bench_http`. All are
+dropped at the end, so the user's data is never touched.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.personal import UNSEALED
-from supportlog.bench import ingest, latency, projection, rebuild, relay, rss
+from supportlog.bench import http, ingest, latency, projection, rebuild, relay, rss
 from supportlog.bench.environment import describe
 from supportlog.bench.goals import judge
 from supportlog.bench.measure import Rate, ratio
@@ -177,6 +178,9 @@ def run_bench(settings: Settings, plan: BenchPlan, track: Tracker = _silent) -> 
         memory = _rss(settings, stages, relayed.items, track)
         latencies = _latency(settings, plan, main, sample_value, track)
         environment = describe(main, embedded)
+    with settled_heap():
+        over_http = http.run_http(settings, plan.seed, customers, plan.days, track)
+    latencies["http_write"] = over_http["latency"]
 
     figures: dict[str, dict[str, Rate]] = {
         "ingest": {"domain": played.domain, "es_save": es_save,
@@ -200,10 +204,11 @@ def run_bench(settings: Settings, plan: BenchPlan, track: Tracker = _silent) -> 
             "projection_vs_naive": ratio(projected, naive),
             "projection_vs_raw_consume": ratio(projected, consumed),
             "rebuild_vs_raw_read": ratio(rebuilt, read),
+            "http_vs_ingest": over_http["ratio"],
         },
         "rss_growth": memory["growth"],
-        "figures": {stage: {name: r.to_dict() for name, r in rates.items()}
-                    for stage, rates in figures.items()},
+        "figures": {**{stage: {name: r.to_dict() for name, r in rates.items()}
+                       for stage, rates in figures.items()}, "http": over_http["figures"]},
         "rss": memory,
         "latency": latencies,
         "environment": environment,

@@ -229,23 +229,25 @@ def log_key_new(confirmed: bool) -> None:
 
 @click.group()
 def schema() -> None:
-    """The event catalogue and the policy profile format: JSON Schemas and the AsyncAPI
-    document."""
+    """The event catalogue, the policy profile format and the API: JSON Schemas, the
+    AsyncAPI document and the OpenAPI document."""
 
 
 @schema.command("export")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def schema_export(directory: Path) -> None:
     """Write the envelope's and every event type's JSON Schema, asyncapi.json and the
-    policy profile schema (profile.schema.json) to DIRECTORY (created if missing)."""
+    policy profile schema (profile.schema.json) and the HTTP API's openapi.json to
+    DIRECTORY (created if missing)."""
     from domain.policy.profile_check import SCHEMA_FILE, profile_schema
     from eventlog.asyncapi import asyncapi_document
     from eventlog.catalogue import schema_files
+    from supportlog.http.app import openapi_document
 
     chosen = settings()
     files = {**schema_files(),
              "asyncapi.json": asyncapi_document(chosen.topic, chosen.partitions),
-             SCHEMA_FILE: profile_schema()}
+             SCHEMA_FILE: profile_schema(), "openapi.json": openapi_document()}
     for relative, document in files.items():
         path = directory / relative
         path.parent.mkdir(parents=True, exist_ok=True)

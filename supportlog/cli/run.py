@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from uuid import uuid4
@@ -13,8 +12,9 @@ from uuid import uuid4
 import click
 import orjson
 
+from domain.actor import Actor
 from domain.errors import InvalidArgumentError, SupportlogError
-from supportlog.cli.shared import stop_on_signals, system
+from supportlog.cli.shared import operator, part_thread, stop_on_signals, system
 
 log = logging.getLogger("supportlog.run")
 
@@ -25,19 +25,6 @@ def register(main: click.Group) -> None:
     main.add_command(schedule)
     main.add_command(command)
     main.add_command(adopt)
-
-
-def _worker(name: str, body: Callable[[], None], stop: threading.Event,
-            failures: list[str]) -> threading.Thread:
-    def guarded() -> None:
-        try:
-            body()
-        except Exception as e:  # a failing part stops the whole process, loudly
-            log.exception("%s failed", name)
-            failures.append(f"{name}: {type(e).__name__}: {e}")
-            stop.set()
-
-    return threading.Thread(target=guarded, name=name, daemon=True)
 
 
 @click.command()
@@ -58,7 +45,7 @@ def run(interval: float) -> None:
     with system() as built:
         workers = built.workers(scheduler_interval_s=interval)
         settle_heap()
-        threads = [_worker(w.name, lambda w=w: w.run(stop), stop, failures)
+        threads = [part_thread(w.name, lambda w=w: w.run(stop), stop, failures)
                    for w in workers]
         log.info("supportlog running", extra={"topic": built.settings.topic,
                                                "group": built.settings.group_id})
@@ -100,8 +87,9 @@ def schedule(once: bool, now_text: str | None, interval: float) -> None:
 
 
 def answer_line(desk, line: str | bytes, clock: Callable[[], datetime],
+                actor: Actor | None = None,
                 new_error_id: Callable[[], str] = lambda: uuid4().hex[:12]) -> dict:
-    """Executes one JSON-lines command and returns its answer object; never raises an
+    """Executes one JSON-lines command as `actor` and returns its answer; never raises an
     Exception (`domain.commands.request`). An unexpected failure is answered
     `internal_error` naming an id from `new_error_id`, logged with its traceback."""
     from domain.commands.request import answer_json
@@ -112,7 +100,7 @@ def answer_line(desk, line: str | bytes, clock: Callable[[], datetime],
                   extra={"error_id": error_id})
         return error_id
 
-    return answer_json(desk, line, clock, report)
+    return answer_json(desk, line, clock, report, actor)
 
 
 @click.command()
@@ -131,31 +119,35 @@ def adopt(profile: str, at_text: str | None) -> None:
     except (StepError, SupportlogError) as e:
         raise click.BadParameter(str(e)) from e
     with system() as built:
-        changed = built.desk.adopt(chosen, at)
+        changed = built.desk.adopt(chosen, at, actor=operator())
     click.echo(f"{chosen.id} v{chosen.version} " + ("adopted" if changed else
                                                      "was already in force"))
 
 
 @click.command()
 @click.option("--desk", default=None,
-              help="The desk (profile id) new customers register with, if not in args.")
+              help="The desk (profile id) this session acts on: new customers register "
+                   "with it, and another desk's data does not exist for it.")
 def command(desk: str | None) -> None:
     """Read commands as JSON lines on stdin and answer each with a JSON line.
 
     A line is {"do": "...", "args": {...}, "at": "ISO instant" (default now),
-    "command_id": "..." (optional: a repeat has no second effect)}; the answer is
-    {"accepted": true, "events": [...]} or {"accepted": false, "code", "message"}.
-    Every line is answered: bad input with `invalid_argument`, an unexpected failure
-    with `internal_error` and an id that its JSON log line on stderr carries.
+    "command_id": "..." (optional: a repeat has no second effect; the same id with
+    other arguments is refused)}; the answer is {"accepted": true, "events": [...],
+    "position": N} or {"accepted": false, "code", "message"}. Every event records the
+    operator (`cli:<os user>`) as its actor. Every line is answered: bad input with
+    `invalid_argument`, an unexpected failure with `internal_error` and an id that its
+    JSON log line on stderr carries.
     """
     from supportlog.logs import use_json_logs
     from supportlog.scheduler import wall_clock
 
     use_json_logs()
+    actor = operator(desk)
     with system() as built:
         built.desk.default_profile = desk
         for line in sys.stdin.buffer:  # bytes: invalid UTF-8 is one bad line, not the end
             if line.strip():
-                answer = answer_line(built.desk, line, wall_clock)
+                answer = answer_line(built.desk, line, wall_clock, actor)
                 sys.stdout.write(orjson.dumps(answer).decode() + "\n")
                 sys.stdout.flush()

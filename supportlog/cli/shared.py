@@ -8,10 +8,13 @@ a component itself.
 
 from __future__ import annotations
 
+import getpass
+import logging
+import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
@@ -19,6 +22,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from domain.actor import Actor
 from domain.errors import SupportlogError
 from supportlog.bootstrap import System, bootstrap
 from supportlog.settings import Settings, SettingsError
@@ -47,6 +51,16 @@ def system() -> Iterator[System]:
         built.close()
 
 
+def operator(desk: str | None = None) -> Actor:
+    """The principal of this command line: a trusted local tool, recorded as such on
+    every event it causes (`cli:<os user>`), kept to `desk` when one is given."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        user = f"uid{os.getuid()}"
+    return Actor("operator", f"cli:{user}", desk=desk)
+
+
 def fail(error: SupportlogError) -> NoReturn:
     """Prints `error: <code>: <message>` and exits with the status its kind calls for."""
     click.echo(f"error: {error.code}: {error.message}", err=True)
@@ -60,6 +74,22 @@ def stop_on_signals() -> threading.Event:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     return stop
+
+
+def part_thread(name: str, body: Callable[[], None], stop: threading.Event,
+                failures: list[str]) -> threading.Thread:
+    """Returns a (daemon, unstarted) thread running one part of a long-running command;
+    if the part fails, the failure is logged and noted and `stop` is set, so the whole
+    process stops, loudly (`run`, `serve`)."""
+    def guarded() -> None:
+        try:
+            body()
+        except Exception as e:  # a failing part stops the whole process, loudly
+            logging.getLogger("supportlog.run").exception("%s failed", name)
+            failures.append(f"{name}: {type(e).__name__}: {e}")
+            stop.set()
+
+    return threading.Thread(target=guarded, name=name, daemon=True)
 
 
 def progress_bar(console: Console, transient: bool = True) -> Progress:

@@ -112,8 +112,8 @@ def test_r_dsp_3_the_receipt_shows_the_dispute_and_its_compensation_and_the_char
     assert dispute["reason"] == "wrong classification"
     assert dispute["compensation_credits"] == 20 and dispute["review_business_days"] == 2
     assert receipt.compensations == [{"dispute": "d1", "at": "2026-03-02T07:30:00Z",
-                                      "credits": 20, "balance_before": 10,
-                                      "balance_after": 30}]
+                                      "actor": None, "credits": 20, "balance_before": 10,
+                                      "balance_after": 30}]  # (played with no principal)
     assert receipt.account is not None and receipt.account["balance_after"] == 60
     assert "the charge itself stands (R-DSP-3)" in receipt_text(receipt)
 

@@ -19,8 +19,10 @@ from jsonschema import Draft7Validator, Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
+from domain.actor import Actor
 from domain.base import EVENT_TYPES
 from domain.migration import StoreMigration
+from domain.principal import issue, revoke
 from eventlog.asyncapi import asyncapi_document, message_name
 from eventlog.catalogue import (
     ENVELOPE_FIELDS,
@@ -48,6 +50,7 @@ from supportlog.workload import START
 from tests.crash.relay_process import topic_envelopes
 
 ROOT = Path(__file__).resolve().parents[2]
+OPERATOR = Actor("operator", "cli:test")
 SCENARIOS = ROOT / "tests" / "scenarios"
 
 
@@ -189,10 +192,13 @@ def published(servers, tmp_path_factory) -> list:
     with isolated_system(base, "catalogue") as system:
         play(system, seed=5, customers=10, days=5, end=START + timedelta(days=5))
         system.desk.execute("register_customer", {"customer": "k1"}, START,
-                            command_id="catalogue-1")  # a command receipt
+                            command_id="catalogue-1", actor=OPERATOR)  # a command receipt
         system.desk.save(StoreMigration.record(  # a re-encrypted store's record
             "catalogue", START, by="op", reason="test", source_head=1, source_key="k",
             events=1, rewritten=0, sealed=0, erased_customers=0, mapping_sha256="0" * 64))
+        issue(system.desk, principal="agent-c1", role="agent", tenant="cart-power",
+              customer=None, name="Ann", now=START, actor=OPERATOR)
+        revoke(system.desk, "agent-c1", now=START, actor=OPERATOR)
         Pipeline(system).sync()
         records += topic_envelopes(system.settings)
     scenarios = [(load_scenario(p), SCENARIOS) for p in sorted(SCENARIOS.glob("*.json"))]
@@ -216,6 +222,10 @@ def test_every_published_record_validates_against_the_catalogue(published):
         assert set(envelope.data) == {f for f, _ in payload_fields(event_class)}
         seen.add(envelope.type)
     assert seen == set(EVENT_TYPES), ", ".join(sorted(set(EVENT_TYPES) - seen))
+    # R-ACL-1: the envelope says who acted (timers: the scheduler; the operator's and the
+    # scenario principals' commands); events recorded by nobody are test_envelope_identity's.
+    roles = {(envelope.actor or {}).get("role") for _, envelope in published}
+    assert {"operator", "system", "customer", "agent"} <= roles
 
 
 def test_every_published_record_matches_its_asyncapi_message(published):
@@ -264,7 +274,8 @@ def test_schema_export_writes_every_schema_the_asyncapi_and_the_profile_document
     assert result.exit_code == 0, result.output
     written = sorted(p.relative_to(tmp_path / "out").as_posix()
                      for p in (tmp_path / "out").rglob("*.json"))
-    assert written == sorted([*schema_files(), "asyncapi.json", "profile.schema.json"])
+    assert written == sorted([*schema_files(), "asyncapi.json", "openapi.json",
+                              "profile.schema.json"])
     document = json.loads((tmp_path / "out" / "asyncapi.json").read_text())
     assert document["channels"]["events"]["address"] == "acme.events"
     charged = json.loads((tmp_path / "out" / event_file("credit.charged", 1)).read_text())

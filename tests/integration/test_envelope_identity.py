@@ -74,6 +74,7 @@ class FakeEvent:
 
     TOPIC = "test.happened"
     SCHEMA_VERSION = 2
+    actor = None  # as every event stored before principals existed
 
     def __init__(self, payload: dict[str, Any], version: int, at: datetime):
         self.payload = payload
@@ -120,6 +121,20 @@ def test_an_envelope_without_hash_differs_only_by_its_empty_hash():
         bare = Envelope.from_event(event, n.id, with_hash=False)
         assert bare.hash == "" and full.hash == event.hash
         assert dataclasses.replace(bare, hash=full.hash) == full
+
+
+def test_an_event_with_an_actor_adds_it_to_the_envelope_and_changes_nothing_else():
+    """R-ACL-1: who acted travels in the envelope's `actor`; the rest of the record is
+    the reference's, and an event without one encodes exactly as before."""
+    event = FakeEvent({"credits": 3}, 4, datetime(2026, 3, 1, tzinfo=UTC))
+    event.actor = {"role": "agent", "id": "agent-1"}
+    key, value, headers = record(Envelope.from_event(event, 9))
+    reference_key, reference_value, reference_headers = reference_record(event, 9)
+    decoded = orjson.loads(value)
+    assert decoded.pop("actor") == {"role": "agent", "id": "agent-1"}
+    assert decoded == orjson.loads(reference_value)
+    assert (key, headers) == (reference_key, reference_headers)
+    assert Envelope.decode(value).actor == event.actor
 
 
 def test_a_replaced_payload_is_encoded_not_the_bytes_built_from_the_event():

@@ -16,7 +16,7 @@ from eventlog.topic_reader import high_water_marks
 from supportlog.bootstrap import bootstrap
 from supportlog.cli import main
 from tests.conftest import cli_env
-from tests.fixtures.main_log import MainLog, load_main_log
+from tests.fixtures.main_log import MainLog, load_main_log, without_actors
 
 
 @pytest.fixture
@@ -32,10 +32,14 @@ def cli(settings, *args: str):
 
 
 def as_main_ran(settings, log: MainLog, command: str) -> tuple[object, object]:
-    """(this code's JSON answer, main's) to the command line main ran."""
+    """(this code's JSON answer, main's) to the command line main ran. Since the fixture
+    was made, main's answers name who recorded each event (`actor`, a dispute's
+    `opened_by` and `resolved_by`: R-ACL-1); the fixture's events were stored before
+    anyone was, so each of these is null, and is taken out here (checked to be null:
+    nothing is made up). The rest must be exactly main's answer."""
     result = cli(settings, *command.split())
     assert result.exit_code == 0, result.output
-    return json.loads(result.output), log.outputs[command]
+    return without_actors(json.loads(result.output)), log.outputs[command]
 
 
 def test_r_aud_3_a_log_written_by_main_verifies_intact_with_every_mac_checked(upgraded):

@@ -23,7 +23,7 @@ from supportlog.pipeline import Pipeline
 from supportlog.privacy.migrate import mapping_digest
 from tests.byte_search import database_hits, topic_hits
 from tests.conftest import cli_env
-from tests.fixtures.main_log import load_main_log
+from tests.fixtures.main_log import load_main_log, without_actors
 
 IVAN = ["Иван Легасиев", "ivan.legacy@example.ru", "Оплата legacy не проходит"]
 OLGA = ["Ольга Легасиева", "olga.legacy@example.org", "olga-legacy-shop.ru",
@@ -101,7 +101,7 @@ def test_r_prv_1_an_old_store_is_re_encrypted_into_a_new_one_that_answers_as_mai
         assert result.exit_code == 0, (command, result.output)
         if command.startswith("whatif"):
             answer = {**answer, "commands": answer["commands"] + 1}  # the erasure
-        assert json.loads(result.output) == answer, command
+        assert without_actors(json.loads(result.output)) == answer, command
     assert cli(new, "verify", "--kafka").exit_code == 0
     assert cli(new, "rebuild", "--compare").exit_code == 0
     shown = json.loads(cli(new, "privacy", "show", "legacy-olga", "--json").output)
