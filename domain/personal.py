@@ -122,6 +122,12 @@ def without_keys(customer: str, event_type: str, field: str, value: Any) -> str 
     return plain_text(value) if is_unprotected(value) else SEALED
 
 
+def withheld(customer: str, event_type: str, field: str, value: Any) -> str | None:
+    """The `Reveal` of a reader not entitled to personal data (an integration over the
+    API): `SEALED` for every value, a plain-text one stored before sealing too."""
+    return None if value is None else SEALED
+
+
 def key_id(value: Any) -> str | None:
     """Returns the data key id a sealed value names, or None."""
     return value.get("kid") if isinstance(value, dict) and value.get("enc") == AESGCM \

@@ -60,10 +60,13 @@ def customer(conn: psycopg.Connection, tenant: str, name: str) -> dict[str, Any]
 def customer_account(conn: psycopg.Connection, tenant: str,
                      name: str) -> dict[str, Any] | None:
     """The account: balance, holds, this month's quota counters, the ban, licences and
-    subscriptions."""
+    subscriptions. The name, e-mail and domains are as the read models hold them:
+    sealed values (R-PRV-1), which the reader reveals to whom may see them."""
     found = customer(conn, tenant, name)
     if found is None:
         return None
+    found.update(_row(conn.execute(
+        "SELECT name, email, erased_at FROM customers WHERE customer = %s", (name,))) or {})
     balance = conn.execute("SELECT credits FROM balances WHERE customer = %s",
                            (name,)).fetchone()
     found["balance"] = balance[0] if balance else None

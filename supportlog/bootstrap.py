@@ -41,6 +41,7 @@ from consumers.dead_letter import DeadLetters, dlq_topic, ensure_dead_letter_top
 from consumers.faults import FaultSwitch
 from consumers.projector import Projector
 from consumers.relay import Relay
+from domain.actor import Actor
 from domain.desk import SupportDesk
 from domain.due_timers import TimerFiring
 from domain.errors import SupportlogError
@@ -224,7 +225,8 @@ class System:
                                   settings.topic, settings.group_id, settings.read_wait_s,
                                   health),
             health=health, clock=clock or wall_clock,
-            isolated=lambda label: isolated_system(settings, label))
+            isolated=lambda label: isolated_system(settings, label),
+            erase=self.erase_customer, revealer=self.personal.revealer)
         return create_app(services)
 
     def desk_with(self, profile_override: Callable[[str], PolicyProfile | None] | None
@@ -234,12 +236,14 @@ class System:
         return make_desk(self.settings, self.database_url, self.seal, self.personal,
                          profile_override)
 
-    def erase_customer(self, customer: str, *, reason: str, by: str) -> Erasure:
+    def erase_customer(self, customer: str, *, reason: str, by: str | None = None,
+                       actor: Actor | None = None) -> Erasure:
         """Erases `customer`'s personal data (R-PRV-1, R-PRV-2): `customer.erased` with
-        `by` and `reason`, the data key destroyed in the same transaction, the key
-        table vacuumed (`supportlog.privacy.erase`). What `supportlog erase` and an API
-        route call; authorising the caller is theirs."""
-        return erase_customer(self, customer, reason=reason, by=by)
+        `by` and `reason` (and `actor`, who acted), the data key destroyed in the same
+        transaction, the key table vacuumed (`supportlog.privacy.erase`). What
+        `supportlog erase` and the API's erase route call; the actor's role is checked
+        by the one table (`domain.access`)."""
+        return erase_customer(self, customer, reason=reason, by=by, actor=actor)
 
     def relay(self, batch_size: int = 2000, source: System | None = None) -> Relay:
         """Returns a relay with its own connection and producer, publishing this

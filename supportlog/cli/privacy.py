@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import click
 
-from supportlog.cli.shared import EXIT_CHECK_FAILED, settings, system
+from supportlog.cli.shared import EXIT_CHECK_FAILED, operator, settings, system
 
 
 def register(main: click.Group) -> None:
@@ -51,7 +51,7 @@ def erase(customer: str, reason: str, by: str, confirmed: bool, as_json: bool) -
                 f"never be read again; {plain} stored event(s) hold theirs in plain text, "
                 "which erasure cannot reach (`supportlog privacy migrate`). Add --yes "
                 "to erase")
-        done = built.erase_customer(customer, reason=reason, by=by)
+        done = built.erase_customer(customer, reason=reason, by=by, actor=operator())
     if as_json:
         click.echo(json.dumps(done.to_dict(), indent=2))
         return

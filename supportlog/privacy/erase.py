@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from domain.access import authorize_command
+from domain.actor import Actor
 from domain.customer import Customer
 from domain.errors import CustomerErasedError, InvalidArgumentError, UnknownCustomerError
 from domain.personal import ERASED
@@ -41,27 +43,39 @@ class Erasure:
     before: bool
     #: Stored events of the customer that hold personal data in plain text.
     unprotected: int
+    #: The store position at or after `customer.erased` (for a read's `?after=`).
+    position: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"customer": self.customer, "key_id": self.key_id,
                 "erased_at": self.erased_at.isoformat() if self.erased_at else None,
-                "erased_before": self.before, "unprotected_events": self.unprotected}
+                "erased_before": self.before, "unprotected_events": self.unprotected,
+                "position": self.position}
 
 
-def erase_customer(system: System, customer: str, *, reason: str, by: str,
+def erase_customer(system: System, customer: str, *, reason: str, by: str | None = None,
+                   actor: Actor | None = None,
                    clock: Callable[[], datetime] | None = None) -> Erasure:
-    """Erases `customer`'s personal data; `by` is who asks, `reason` why. Raises
-    UnknownCustomerError for no such customer and InvalidArgumentError for a reason
-    that holds their name or e-mail (nothing is erased then)."""
+    """Erases `customer`'s personal data; `by` is who asks (a principal: itself, the
+    default), `reason` why, `actor` the principal acting (None: the trusted caller of
+    the command line). Raises ForbiddenError unless the actor's role may erase (the one
+    table, `domain.access`), UnknownCustomerError for no such customer (or one of a
+    desk the actor does not see, R-ACL-2) and InvalidArgumentError for a reason that
+    holds their name or e-mail; nothing is erased then. Each is decided before the
+    customer's personal data is read at all."""
     desk = system.desk
+    args = authorize_command(actor, "erase_customer",
+                             {"customer": customer, "by": by, "reason": reason})
+    if args["by"] is None:
+        raise InvalidArgumentError("say who asks for the erasure (by)")
     found = desk.load(Customer, Customer.id_for(customer))
-    if found is None:
+    if found is None or (actor is not None and not actor.sees(found.tenant)):
         raise UnknownCustomerError(f"no customer {customer!r} is registered")
     _check_reason(system, found, reason)
     before = system.personal.key_row(customer)
     already = False
     try:
-        desk.execute("erase_customer", {"customer": customer, "by": by, "reason": reason},
+        desk.execute("erase_customer", args, actor=actor,
                      clock=clock or (lambda: datetime.now(UTC)))
     except CustomerErasedError:
         already = True
@@ -71,7 +85,8 @@ def erase_customer(system: System, customer: str, *, reason: str, by: str,
     after = system.personal.key_row(customer)
     return Erasure(customer, before.key_id if before and before.wrapped else None,
                    after.erased_at if after else None, already,
-                   unprotected_events(desk, customer).events)
+                   unprotected_events(desk, customer).events,
+                   desk.recorder.max_notification_id() or 0)
 
 
 def _check_reason(system: System, customer: Customer, reason: str) -> None:

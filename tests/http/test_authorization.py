@@ -161,8 +161,8 @@ COMMANDS: dict[str, Builder] = {
         "customer": "a-" + CP, "purchase": unique("p"), "package": 80}),
     "grant_addon_credits": lambda api, role, own: command(CP, "grant_addon_credits", {
         "customer": "a-" + CP, "addon": unique("addon"), "paid": True}),
-    "erase_customer": lambda api, role, own: command(CP, "erase_customer", {
-        "customer": new_customer(api), "by": "dpo", "reason": "request 1"}),
+    "erase_customer": lambda api, role, own: (CP, "POST", f"/customers/{new_customer(api)}"
+                                              "/erase", {"reason": "request 1"}),
 }
 
 

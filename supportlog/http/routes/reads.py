@@ -16,8 +16,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from domain.access import authorize_read
+from domain.access import authorize_read, sees_personal_data
 from domain.actor import Actor, guard_owner
+from domain.customer import Customer
+from domain.personal import ERASED, withheld
+from domain.subscription import Subscription
 from projections import queries
 from supportlog.http.auth import ID_PATTERN, caller
 from supportlog.http.models import Me, Page
@@ -80,7 +83,30 @@ def customer(request: Request, desk: str, customer: Id,
     guard_owner(actor, customer, f"customer {customer!r}")  # before asking: no hints
     with read_models(request) as conn:
         row = queries.customer_account(conn, desk, customer)
-    return owned(actor, row, "unknown_customer", f"customer {customer!r}")
+    return personal(request, actor, owned(actor, row, "unknown_customer",
+                                          f"customer {customer!r}"))
+
+
+#: Where each personal field of an account was sealed: (event type, field) by key.
+_SEALED_IN = {"name": (Customer.Registered.TOPIC, "name"),
+              "email": (Customer.Registered.TOPIC, "email")}
+_DOMAIN_OF = {"licenses": (Customer.LicenseBought.TOPIC, "domain"),
+              "subscriptions": (Subscription.Started.TOPIC, "domain")}
+
+
+def personal(request: Request, actor: Actor, account: dict[str, Any]) -> dict[str, Any]:
+    """Returns `account` with its sealed values shown as `actor` may see them."""
+    customer = account["customer"]
+    show = request.app.state.services.revealer(customer) if sees_personal_data(actor) \
+        else lambda *value: withheld(customer, *value)
+    erased = account.get("erased_at") is not None  # the read model dropped them then
+    for key, (event_type, field) in _SEALED_IN.items():
+        if key in account:
+            account[key] = ERASED if erased else show(event_type, field, account[key])
+    for key, (event_type, field) in _DOMAIN_OF.items():
+        for row in account.get(key) or ():
+            row["domain"] = show(event_type, field, row.get("domain"))
+    return account
 
 
 def _own_customer(request: Request, desk: str, actor: Actor, customer: str) -> None:
