@@ -111,7 +111,8 @@ ARGUMENTS: dict[str, str] = {
     "dispute": "the dispute's id",
     "charge": "the charge disputed, written <ticket>/<n>: the n-th charge of the ticket",
     "outcome": "the review's outcome",
-    "by": "who does it: the operator's or desk administrator's id",
+    "by": "who does it: the operator's id; a desk admin's principal id over the API "
+          "(its own, filled in when left out)",
 }
 
 #: Where one command gives an argument a meaning of its own.

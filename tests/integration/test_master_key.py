@@ -73,7 +73,8 @@ def other_home(settings: Settings, name: str) -> Settings:
     return replace(settings, home=home)
 
 
-@pytest.mark.parametrize("case", ["missing", "another", "exposed"])
+@pytest.mark.parametrize("case", ["missing", "another", "another-file", "garbage-file",
+                                  "exposed"])
 def test_r_prv_1_without_the_store_s_master_key_nothing_personal_is_sealed_or_shown(
         settings, case):
     recorded = first_store(settings)
@@ -81,6 +82,13 @@ def test_r_prv_1_without_the_store_s_master_key_nothing_personal_is_sealed_or_sh
     if case == "another":
         other = replace(other, master_key=SECRET.hex())
         expected = (f"id {MasterKey(SECRET).id}) is not this store's (id {recorded})")
+    elif case in ("another-file", "garbage-file"):  # a wrong key file, kept properly
+        key_path(other).write_text(SECRET.hex() if case == "another-file"
+                                   else "not a key at all\n")
+        key_path(other).chmod(0o600)
+        expected = (f"{key_path(other)} (id {MasterKey(SECRET).id}) is not this store's "
+                    f"(id {recorded})" if case == "another-file" else
+                    f"{key_path(other)} is not a master key: it must be 64 hex digits")
     elif case == "exposed":
         shutil.copy(key_path(settings), key_path(other))
         key_path(other).chmod(0o644)
