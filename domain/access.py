@@ -66,6 +66,8 @@ READ_ROLES: dict[str, frozenset[str]] = {
     "list_tokens": frozenset({"desk_admin"}),
     "create_token": frozenset({"desk_admin"}),
     "revoke_token": frozenset({"desk_admin"}),
+    "pipeline": frozenset({"desk_admin", "auditor", "service"}),
+    "retry_dead_letters": frozenset({"desk_admin"}),
 }
 
 #: Reads and actions a customer may use only on what is its own.

@@ -175,9 +175,11 @@ class System:
         return Principals(self.desk, pool or self.pool(2), clock or wall_clock)
 
     def api(self, clock: Callable[[], datetime] | None = None) -> Any:
-        """Returns the HTTP API (a FastAPI application) of this system: its own pool,
-        the token service, the rate limit, idempotency keys and read-your-writes waits
-        of `Settings`, and isolated stores for what-if replays."""
+        """Returns the HTTP API (a FastAPI application) of this system, with the web
+        console under /console: its own pool, the token service, the console's
+        sessions, the rate limit, idempotency keys and read-your-writes waits of
+        `Settings`, and isolated stores for what-if replays."""
+        from supportlog.console.sessions import ConsoleSessions
         from supportlog.http.app import create_app
         from supportlog.http.auth import BearerTokens
         from supportlog.http.freshness import Health, ProjectionWatch
@@ -201,7 +203,8 @@ class System:
                                   settings.topic, settings.group_id, settings.read_wait_s,
                                   health),
             health=health, clock=clock or wall_clock,
-            isolated=lambda label: isolated_system(settings, label))
+            isolated=lambda label: isolated_system(settings, label),
+            sessions=ConsoleSessions(pool, principals, clock or wall_clock))
         return create_app(services)
 
     def desk_with(self, profile_override: Callable[[str], PolicyProfile | None] | None
