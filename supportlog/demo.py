@@ -10,6 +10,7 @@ breaches, auto-close, rollovers, expiries), and at the end every timer due by `e
 has fired, so the state is the one at `end`. Steps the workload has after `end` (the
 rest of a conversation) are not played. Running the demo again adds a new run with its
 own ids next to the earlier ones; `--fresh` starts the embedded servers from empty.
+The report ends with the console's address and a demo agent's token, printed once.
 """
 
 from __future__ import annotations
@@ -184,6 +185,31 @@ def report(system: System, result: DemoResult, console: Console) -> None:
             console.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
 
 
+#: Where `./sl serve` serves the console by default (`serve --host/--port`).
+CONSOLE_URL = "http://127.0.0.1:8080/console"
+#: The desk whose demo agent the demo signs up: it sells credits, so its customers'
+#: accounts have balances to chart, charges to audit and disputes to review.
+CONSOLE_DESK = "cart-power"
+
+
+def console_invitation(system: System, console: Console) -> str:
+    """Issues a demo agent of `CONSOLE_DESK` and prints how to reach the console with it;
+    the token is the last line, printed this once (only its hash is kept). Returns it."""
+    record, token = system.principals().create(desk=CONSOLE_DESK, role="agent",
+                                               customer=None, name="demo agent", by=DEMO)
+    console.print()
+    console.print("The console", style="bold")
+    console.print("  # serve it (the API, the pipeline and the console), then open",
+                  style="dim", highlight=False)
+    console.print("  ./sl serve", soft_wrap=True, markup=False, highlight=False)
+    console.print(f"  {CONSOLE_URL}", soft_wrap=True, markup=False, highlight=False)
+    console.print(f"  # and sign in as {record.principal}, an agent of desk {CONSOLE_DESK},"
+                  " with the token below (shown only this once; only its hash is kept;"
+                  " ./sl token create makes others)", style="dim", highlight=False)
+    console.print(token, soft_wrap=True, markup=False, highlight=False)
+    return token
+
+
 def _day(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
@@ -221,5 +247,6 @@ def run_demo(settings: Settings, *, seed: int, customers: int, days: int, end: d
             result = play(system, seed=seed, customers=customers, days=days, end=end,
                           progress=progress)
         report(system, result, console)
+        console_invitation(system, console)
     finally:
         system.close()
