@@ -203,9 +203,10 @@ def console_invitation(system: System, console: Console) -> str:
                   style="dim", highlight=False)
     console.print("  ./sl serve", soft_wrap=True, markup=False, highlight=False)
     console.print(f"  {CONSOLE_URL}", soft_wrap=True, markup=False, highlight=False)
-    console.print(f"  # and sign in as {record.principal}, an agent of desk {CONSOLE_DESK},"
-                  " with the token below (shown only this once; only its hash is kept;"
-                  " ./sl token create makes others)", style="dim", highlight=False)
+    console.print(f"  # sign in as {record.principal} (agent, desk {CONSOLE_DESK}) with",
+                  style="dim", highlight=False)
+    console.print("  # this token, shown only once (./sl token create makes others):",
+                  style="dim", highlight=False)
     console.print(token, soft_wrap=True, markup=False, highlight=False)
     return token
 

@@ -32,13 +32,14 @@ function charts() {
   if (balance) {
     new Chart(document.getElementById("balance-chart"), {
       type: "line",
-      data: { labels: balance.labels,
+      // Each point's tick names its cause over its time (R-CRD-9); the tooltip too.
+      data: { labels: balance.labels.map((at, i) => [balance.causes[i], at]),
               datasets: [{ label: "balance (credits)", data: balance.balance, stepped: true,
                            borderColor: "#1b5fbf", backgroundColor: "#1b5fbf", pointRadius: 4 }] },
       options: { maintainAspectRatio: false, animation: false,
                  plugins: { tooltip: { callbacks: {
                    afterLabel: (item) => "cause: " + balance.causes[item.dataIndex] } } },
-                 scales: { x: { ticks: { maxTicksLimit: 8 } } } },
+                 scales: { x: { ticks: { maxTicksLimit: 12, font: { size: 11 } } } } },
     });
   }
   const breaches = data("breach-data");
