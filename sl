@@ -24,15 +24,18 @@ fi
 chartjs_version="4.6.1"
 chartjs_sha512="hJyniucsFmq//EvXYvJ6c6mahPoI3kaxdjVH8awTaJ/fDNWeSqqqArixMJWkWNN6fcYvPU3HneSANFNYtRi61g=="
 vendor="$root/supportlog/console/static/vendor"
-if [ ! -s "$vendor/chart.umd.js" ] || [ "$(cat "$vendor/.chartjs" 2>/dev/null)" != "$chartjs_version" ]; then
-  echo "sl: installing Chart.js $chartjs_version for the console" >&2
-  command -v npm >/dev/null || { echo "sl: npm is needed once to fetch Chart.js (apt-get install npm)" >&2; exit 1; }
+install_chartjs() {
+  command -v npm >/dev/null || { echo "sl: npm is missing (apt-get install npm): the console will have no charts" >&2; return 0; }
+  local pack got
   pack="$(mktemp -d)"
-  (cd "$pack" && npm pack "chart.js@$chartjs_version" --silent >/dev/null)
+  if ! (cd "$pack" && npm pack "chart.js@$chartjs_version" --silent >/dev/null); then
+    echo "sl: npm pack chart.js@$chartjs_version failed: the console will have no charts" >&2
+    rm -rf "$pack"; return 0
+  fi
   got="$(openssl dgst -sha512 -binary "$pack/chart.js-$chartjs_version.tgz" | base64 -w0)"
   if [ "$got" != "$chartjs_sha512" ]; then
     echo "sl: chart.js-$chartjs_version.tgz does not match its pinned sha512; not installed" >&2
-    rm -rf "$pack"; exit 1
+    rm -rf "$pack"; return 0
   fi
   mkdir -p "$vendor"
   tar -xzf "$pack/chart.js-$chartjs_version.tgz" -C "$pack" package/dist/chart.umd.js package/LICENSE.md
@@ -40,6 +43,10 @@ if [ ! -s "$vendor/chart.umd.js" ] || [ "$(cat "$vendor/.chartjs" 2>/dev/null)" 
   cp "$pack/package/LICENSE.md" "$vendor/chart.js.LICENSE.md"
   echo "$chartjs_version" > "$vendor/.chartjs"
   rm -rf "$pack"
+}
+if [ ! -s "$vendor/chart.umd.js" ] || [ "$(cat "$vendor/.chartjs" 2>/dev/null)" != "$chartjs_version" ]; then
+  echo "sl: installing Chart.js $chartjs_version for the console" >&2
+  install_chartjs
 fi
 if [ "${1:-}" = "test" ]; then
   shift

@@ -179,6 +179,7 @@ def test_every_form_needs_the_sessions_csrf_token(web: Visit, desk: ConsoleDesk)
     assert "CSRF" in response.text()
     page.goto(f"{desk.url}/console/tickets/{desk.ids['q2']}")
     expect(page.locator("#status")).to_have_text("new")
+    web.screenshot()
 
 
 def test_a_phone_sized_screen_keeps_the_page_in_its_width_with_visible_focus(

@@ -24,6 +24,7 @@ def test_the_operator_page_shows_positions_and_no_warning_over_an_intact_topic(
     expect(page.locator("#no-dead-letters")).to_be_visible()
     page.get_by_role("button", name="Retry the dead letters").click()
     expect(page.locator("#retry-result")).to_contain_text("folded 0")
+    web.screenshot()
     assert web.outside() == []
 
 
@@ -47,6 +48,7 @@ def test_an_agent_may_not_watch_the_pipeline(web: Visit, desk: ConsoleDesk):
     response = web.page.goto(f"{desk.url}/console/operator")
     assert response is not None and response.status == 403
     expect(web.page.locator("#refusal")).to_contain_text("may not use pipeline")
+    web.screenshot()
 
 
 def test_the_operator_page_shows_lag_after_the_projector_is_stopped(
