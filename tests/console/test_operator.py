@@ -4,6 +4,8 @@ letters with their retry, and the breaches chart."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -18,8 +20,11 @@ def test_the_operator_page_shows_positions_and_no_warning_over_an_intact_topic(
         web: Visit, desk: ConsoleDesk):
     web.sign_in(desk.token("desk_admin"))
     page = web.page
+    before = desk.head()
     page.get_by_role("link", name="Pipeline").click()
-    expect(page.locator("#store-head")).to_have_text(str(desk.head()))
+    expect(page.locator("#store-head")).to_have_text(re.compile(r"^\d+$"))
+    # The scheduler may store a timer's event meanwhile: the head shown lies between.
+    assert before <= int(page.locator("#store-head").inner_text()) <= desk.head()
     expect(page.locator("#topic-warning")).to_have_count(0)
     expect(page.locator("#no-dead-letters")).to_be_visible()
     page.get_by_role("button", name="Retry the dead letters").click()
@@ -70,7 +75,7 @@ def test_the_operator_page_shows_lag_after_the_projector_is_stopped(
     lag = page.locator(".lag").first
     expect(lag).not_to_have_text("0 behind")
     expect(page.locator("table.partitions tr.breached")).not_to_have_count(0)
-    expect(page.locator("#relay-position")).to_have_text(str(head))
+    assert int(page.locator("#relay-position").inner_text()) >= head
     expect(page.locator("#retry")).to_have_count(0)  # retrying is a desk admin's
     web.screenshot()
     assert web.outside() == []

@@ -68,6 +68,16 @@ class Api:
     def head(self) -> int:
         return self.system.desk.recorder.max_notification_id() or 0
 
+    def written_since(self, head: int) -> list[str]:
+        """The types of the events stored after position `head`, less the scheduler's:
+        its timers fire in the background whenever they come due (the month rollovers
+        of customers registered at T0 catch up, one month at a time, while a module
+        runs), so "nothing was written" cannot be read off the store's head alone."""
+        from replay.streams import envelopes
+
+        return [e.type for e in envelopes(self.system.desk, head)
+                if (e.actor or {}).get("id") != "scheduler"]
+
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
