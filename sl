@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # One-command set-up and entry point: makes .venv on first use, reinstalls the
 # project only when pyproject.toml changed, then runs `supportlog ARGS`.
-# `./sl test` runs ruff and pytest instead.
+# `./sl test [--broker tansu|apache-kafka] [PYTEST ARGS]` runs ruff and pytest instead:
+# everything on Tansu (the default), or the tests marked `broker` (every test that uses
+# the servers: integration, crash, refill, consumer groups, scenarios) on an embedded
+# Apache Kafka (needs java and mvn; see README).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
@@ -50,6 +53,20 @@ if [ ! -s "$vendor/chart.umd.js" ] || [ "$(cat "$vendor/.chartjs" 2>/dev/null)" 
 fi
 if [ "${1:-}" = "test" ]; then
   shift
+  broker=tansu
+  args=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --broker) broker="${2:-}"; shift; [ $# -gt 0 ] && shift ;;
+      --broker=*) broker="${1#--broker=}"; shift ;;
+      *) args+=("$1"); shift ;;
+    esac
+  done
+  case "$broker" in
+    tansu) select=() ;;
+    apache-kafka) select=(-m broker) ;;
+    *) echo "sl: --broker must be tansu or apache-kafka, got '$broker'" >&2; exit 2 ;;
+  esac
   # The console's browser tests (-m browser) drive Debian's Chromium.
   if [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" = 0 ]; then
@@ -69,7 +86,8 @@ if [ "${1:-}" = "test" ]; then
   tmp="$root/.pytest-tmp/run-$$"
   mkdir -p "$root/.pytest-tmp"
   status=0
-  "$venv/bin/python" -m pytest --basetemp="$tmp" "$@" || status=$?
+  SUPPORTLOG_TEST_BROKER="$broker" "$venv/bin/python" -m pytest --basetemp="$tmp" \
+    ${select[@]+"${select[@]}"} ${args[@]+"${args[@]}"} || status=$?
   rm -rf "$tmp"
   exit "$status"
 fi

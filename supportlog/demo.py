@@ -15,7 +15,6 @@ The report ends with the console's address and a demo agent's token, printed onc
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,9 +106,20 @@ def _fresh(settings: Settings, console: Console) -> None:
         raise click.UsageError("--fresh only resets the embedded servers; "
                                "DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS are set")
     infra = embedded_infra(settings)
-    infra.down()
-    shutil.rmtree(infra.pg_data, ignore_errors=True)
+    infra.wipe()
     console.print(f"removed the embedded data in {infra.home}")
+
+
+def analyst_psql(settings: Settings) -> str:
+    """A psql command line that connects as the analyst (docs/analytics.md), its
+    password read from the embedded home's pgpass file, never shown."""
+    if not settings.embedded:
+        return "psql \"$DATABASE_URL\"  # as a role granted supportlog_analyst"
+    infra = embedded_infra(settings)
+    state = infra.read_state()
+    if state is None or state.credentials is None:
+        return "psql"
+    return f"PGPASSFILE={infra.pgpass_path} psql '{infra.analyst_url(state)}'"
 
 
 #: The run's own figures, each a query with the run's id prefix as its one parameter.
@@ -133,10 +143,12 @@ _RUN_FIGURES: tuple[tuple[str, str], ...] = (
 )
 
 
-def report(system: System, result: DemoResult, console: Console) -> None:
+def report(system: System, result: DemoResult, console: Console,
+           psql: str = "psql") -> None:
     """Prints this run's figures (not the whole database's: an earlier run's would be
     counted in), one line of what the database holds in all, and what to try next with
-    real ids. Fits 80 columns; the commands to copy are never wrapped."""
+    real ids (`psql` connects as the analyst, its password never shown). Fits 80
+    columns; the commands to copy are never wrapped."""
     conn = system.connect()
     prefix = result.prefix
 
@@ -173,7 +185,7 @@ def report(system: System, result: DemoResult, console: Console) -> None:
     console.print("Try next", style="bold")
     for comment, command in (
             ("the analysts' views (docs/analytics.md)",
-             f"psql '{system.database_url}' -c 'SELECT * FROM analytics.charges LIMIT 10'"),
+             f"{psql} -c 'SELECT * FROM analytics.charges LIMIT 10'"),
             ("a charge's receipt, from the log alone",
              f"./sl audit charge {charge[0]}" if charge else None),
             ("a subscriber that prints every credit charge on the topic",
@@ -257,7 +269,7 @@ def run_demo(settings: Settings, *, seed: int, customers: int, days: int, end: d
                       disable=not console.is_terminal) as progress:
             result = play(system, seed=seed, customers=customers, days=days, end=end,
                           progress=progress, issue_agent=True)
-        report(system, result, console)
+        report(system, result, console, analyst_psql(settings))
         assert result.agent is not None
         console_invitation(*result.agent, console)
     finally:
