@@ -16,6 +16,12 @@ It can be moved back (`rewind_to`, `supportlog relay --from`), and when it start
 it refills a topic that lost what it had published (a restarted embedded broker, a
 replaced cluster), judged by the broker's high-water marks. It never moves forward past
 events it has not published.
+
+Running (`run`, in `consumers.relay_loop`), it rides out a lost broker or database: it
+keeps its position, replaces the client that broke, retries with a capped backoff and
+carries on by itself, checking the topic again after a broker outage. Every wait for
+the broker is bounded, so a stop request ends it within seconds whatever the servers do:
+a batch not acknowledged by then is dropped unconfirmed and published again next time.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from consumers.faults import NO_FAULTS, FaultSwitch
+from consumers.relay_loop import Clients, Stopped, acknowledged, run
 from domain.desk import SupportDesk
 from domain.errors import InvalidArgumentError
 from eventlog.envelope import Envelope, event_id_text
@@ -54,10 +61,30 @@ log = logging.getLogger(__name__)
 #: second cost PostgreSQL nothing measurable. LISTEN/NOTIFY would remove the wait; it
 #: needs a trigger on the event store's table, which the eventsourcing library owns.
 IDLE_WAIT_S = 0.02
-
 _UPSERT_POSITION = (
     "INSERT INTO relay_position (topic, notification_id) VALUES (%s, %s) "
     "ON CONFLICT (topic) DO UPDATE SET notification_id = EXCLUDED.notification_id")
+
+
+def topic_loss(position: int, produced: dict[int, int], high_water: dict[int, int]
+               ) -> str | None:
+    """Returns why a topic no longer holds what the relay published, or None.
+
+    `position` and `produced` are what the relay stored when the broker acknowledged
+    (its position and the next offset per partition); `high_water` is each partition's
+    high-water mark as the broker states it (`eventlog.topic_reader.high_water_marks`).
+    A partition whose mark is below the offset the relay produced to has lost records;
+    a topic with no record at all while the relay's position is past zero has lost
+    everything. Shared by the relay (which then refills) and `supportlog status`.
+    """
+    if position == 0:
+        return None
+    if not any(high_water.values()):
+        return "the topic is empty but the relay's position is past zero"
+    behind = sorted(p for p, offset in produced.items() if high_water.get(p, 0) < offset)
+    if behind:
+        return f"partition(s) {behind} hold fewer records than the relay produced"
+    return None
 
 
 @dataclass
@@ -90,9 +117,13 @@ class Relay:
 
     def __init__(self, desk: SupportDesk, conn: psycopg.Connection, producer: KafkaProducer,
                  topic: str, batch_size: int = 2000, faults: FaultSwitch = NO_FAULTS,
-                 checkpoint_every: int = CHECKPOINT_EVERY, key: LogKey | None = None):
+                 checkpoint_every: int = CHECKPOINT_EVERY, key: LogKey | None = None,
+                 list_offsets: bool = False, clients: Clients | None = None):
         """With `key` (the composition root's log key) the relay keeps its keyed record
-        of what it chained (`eventlog.log_chain`); without, only the chain."""
+        of what it chained (`eventlog.log_chain`); without, only the chain.
+        `list_offsets`: the broker's ListOffsets answer is right (Apache Kafka), so the
+        topic's extent is asked that way (`eventlog.topic_reader`). `clients` makes new
+        clients after an outage (`run`); without, a lost server ends `run`."""
         self.desk = desk
         self.conn = conn
         self.producer = producer
@@ -101,6 +132,8 @@ class Relay:
         self.faults = faults
         self.checkpoint_every = checkpoint_every
         self.key = key
+        self.list_offsets = list_offsets
+        self.clients = clients
 
     # --- positions --------------------------------------------------------------------
 
@@ -146,22 +179,9 @@ class Relay:
     # --- refill -----------------------------------------------------------------------
 
     def topic_loss(self, high_water: dict[int, int]) -> str | None:
-        """Returns why the topic no longer holds what this relay published, or None.
-
-        `high_water` is each partition's high-water mark as the broker reports it
-        (`eventlog.topic_reader.high_water_marks`). A partition whose mark is below the
-        offset the relay recorded producing to has lost records; a topic with no record
-        at all while the relay's position is past zero has lost everything.
-        """
-        if self.position() == 0:
-            return None
-        if not any(high_water.values()):
-            return "the topic is empty but the relay's position is past zero"
-        behind = sorted(p for p, produced in self.produced_offsets().items()
-                        if high_water.get(p, 0) < produced)
-        if behind:
-            return f"partition(s) {behind} hold fewer records than the relay produced"
-        return None
+        """Returns why the topic no longer holds what this relay published, or None
+        (`topic_loss` with this relay's stored position and produced offsets)."""
+        return topic_loss(self.position(), self.produced_offsets(), high_water)
 
     def refill(self, reason: str) -> None:
         """Republishes from the start of the store: position 0, produced offsets cleared,
@@ -197,8 +217,7 @@ class Relay:
         if not notifications:
             return 0
         batch = self._send(start, notifications)
-        self._flush(batch)
-        self._confirm(batch, chain)
+        self._confirm(batch, chain, flush=True)
         return batch.count
 
     def pump(self, progress: Callable[[int], None] | None = None,
@@ -210,7 +229,9 @@ class Relay:
         in flight, and k's position (with its partition offsets and chain links, in one
         transaction) is stored only once every record of k is acknowledged, so the
         position never moves past an event the broker has not acknowledged. A failed
-        send raises before anything after the last confirmed batch is stored.
+        send raises before anything after the last confirmed batch is stored. Once
+        `stop` is set the batch in flight gets a short grace to be acknowledged, else it
+        is dropped unconfirmed.
         """
         position = self.position()
         stats = RelayStats(position=position)
@@ -222,9 +243,10 @@ class Relay:
                     position, self.batch_size, inclusive_of_start=False)
             batch = self._send(position, notifications) if notifications else None
             if in_flight is not None:
-                if batch is None:
-                    self._flush(in_flight)  # nothing to overlap with: do not linger
-                chain = self._confirm(in_flight, chain)
+                try:  # with nothing to overlap with, flush: do not linger
+                    chain = self._confirm(in_flight, chain, flush=batch is None, stop=stop)
+                except Stopped:
+                    break
                 stats.published += in_flight.count
                 stats.batches += 1
                 stats.position = in_flight.last
@@ -267,25 +289,12 @@ class Relay:
             raise self._unacknowledged(batch, e) from e
         return batch
 
-    def _flush(self, batch: _Batch) -> None:
-        """Sends whatever the producer still holds back, without waiting out `linger_ms`."""
-        try:
-            self.producer.flush()
-        except KafkaError as e:
-            raise self._unacknowledged(batch, e) from e
-
-    def _confirm(self, batch: _Batch, chain: ChainState) -> ChainState:
+    def _confirm(self, batch: _Batch, chain: ChainState, flush: bool = False,
+                 stop: threading.Event | None = None) -> ChainState:
         """Waits until the broker acknowledged every record of `batch`, then stores its
         position, the next offset produced to in each partition and the chain, in one
         transaction; returns the chain after the batch."""
-        next_offsets: dict[int, int] = {}
-        try:
-            for future in batch.futures:
-                metadata = future.get()  # raises if the broker did not acknowledge
-                next_offsets[metadata.partition] = max(
-                    next_offsets.get(metadata.partition, 0), metadata.offset + 1)
-        except KafkaError as e:
-            raise self._unacknowledged(batch, e) from e
+        next_offsets = acknowledged(self, batch, flush, stop)
         self.faults.reached("relay.after_produce")
         after = chain_over(chain, batch.links)
         with self.conn.transaction(), self.conn.cursor() as cur:
@@ -332,17 +341,10 @@ class Relay:
         if self.position() == 0:
             return False
         bootstrap = self.producer.config["bootstrap_servers"]
-        return self.refill_if_lost(high_water_marks(bootstrap, self.topic))
+        return self.refill_if_lost(high_water_marks(bootstrap, self.topic,
+                                                    list_offsets=self.list_offsets))
 
     def run(self, stop: threading.Event, idle_wait_s: float = IDLE_WAIT_S) -> None:
         """Refills the topic if it lost what was published, then relays until `stop` is
-        set; finishes the batch in hand before returning. When the store has nothing
-        new it looks again after `idle_wait_s`."""
-        refilled = self.refill_if_topic_lost()
-        log.info("relay started", extra={
-            "topic": self.topic, "position": self.position(), "store_head": self.head(),
-            "refilled": refilled, "batch_size": self.batch_size})
-        while not stop.is_set():
-            if self.pump(stop=stop).published == 0:
-                stop.wait(idle_wait_s)
-        log.info("relay stopped", extra={"topic": self.topic, "position": self.position()})
+        set, riding out lost servers (`consumers.relay_loop.run`)."""
+        run(self, stop, idle_wait_s)

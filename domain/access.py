@@ -72,6 +72,8 @@ READ_ROLES: dict[str, frozenset[str]] = {
     "list_tokens": frozenset({"desk_admin"}),
     "create_token": frozenset({"desk_admin"}),
     "revoke_token": frozenset({"desk_admin"}),
+    "pipeline": frozenset({"desk_admin", "auditor", "service"}),
+    "retry_dead_letters": frozenset({"desk_admin"}),
 }
 
 #: Roles that read a customer's personal data in plain text (R-PRV-1): the customer

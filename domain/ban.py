@@ -1,5 +1,6 @@
 """The Ban aggregate of one customer: bans for abuse and the duplicates that suggest spam
-(R-BAN-1..4). One stream per customer, created at the first ban or duplicate."""
+(R-BAN-1, R-BAN-2, R-BAN-3, R-BAN-4). One stream per customer, created at the first ban or
+duplicate."""
 
 from __future__ import annotations
 

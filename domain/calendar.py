@@ -1,10 +1,11 @@
 """Business calendar: which days are working days, when an SLA target falls due and how much
-counted time lies between two instants (R-SLA-2..6, R-DSP-1), plus local dates for period
-boundaries (R-QTA-3, R-QTA-6), so that a due time can be recorded with the calendar version and
-clock mode that produced it (R-SLA-5). It is pure: it must never read the system clock or a
-random source, nor do I/O; every instant comes from the caller. Public holidays come from the
-``holidays`` package (cached per country, subdivision and year), never from a hand-written
-table; extra non-working and working days come from configuration."""
+counted time lies between two instants (R-SLA-2, R-SLA-3, R-SLA-4, R-SLA-5, R-SLA-6,
+R-DSP-1), plus local dates for period boundaries (R-QTA-3, R-QTA-6), so that a due time can
+be recorded with the calendar version and clock mode that produced it (R-SLA-5). It is pure:
+it must never read the system clock or a random source, nor do I/O; every instant comes from
+the caller. Public holidays come from the ``holidays`` package (cached per country,
+subdivision and year), never from a hand-written table; extra non-working and working days
+come from configuration."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The CreditAccount aggregate: a customer's prepaid support credits (R-CRD-1..9).
+"""The CreditAccount aggregate: a customer's prepaid support credits (R-CRD-1, R-CRD-2,
+R-CRD-3, R-CRD-4, R-CRD-5, R-CRD-6, R-CRD-7, R-CRD-8, R-CRD-9).
 
 Every balance change names its cause (purchase, add-on, ticket work entry, dispute) and
 records the balance before and after, so a charge is explained from the log alone.

@@ -146,7 +146,7 @@ class Customer(SupportAggregate):
             aggregate.usage_for(self.month)["requests_used"] = self.requests_used
 
     class ModificationCounted(SupportAggregate.Event):
-        """A modification counted against this month's quota (R-QTA-1/2)."""
+        """A modification counted against this month's quota (R-QTA-1, R-QTA-2)."""
 
         TOPIC = "customer.modification_counted"
         ticket: str

@@ -1,4 +1,4 @@
-"""The Dispute aggregate: a customer contests a charge (R-DSP-1..3).
+"""The Dispute aggregate: a customer contests a charge (R-DSP-1, R-DSP-2, R-DSP-3).
 
 Review is due in N business days on the desk's calendar; the outcome is `upheld` (with a
 compensating event, never an edit of the charge) or `rejected`, with reviewer and reason.

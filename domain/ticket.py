@@ -1,5 +1,6 @@
-"""The Ticket aggregate: one problem of one customer in one department (R-TKT-1..11),
-its lifecycle (R-TKT-3), its first-response target (R-SLA-4/5), its measured times
+"""The Ticket aggregate: one problem of one customer in one department (R-TKT-1, R-TKT-2,
+R-TKT-3, R-TKT-4, R-TKT-5, R-TKT-6, R-TKT-7, R-TKT-8, R-TKT-9, R-TKT-10, R-TKT-11), its
+lifecycle (R-TKT-3), its first-response target (R-SLA-4, R-SLA-5), its measured times
 (R-SLA-4) and its work log.
 
 Guards raise before any event exists, so a rejected command writes nothing. The events

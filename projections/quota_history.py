@@ -1,5 +1,5 @@
-"""Monthly quota history (R-QTA-1..5): every month's counters per customer, and a line
-per counted request or modification naming its ticket.
+"""Monthly quota history (R-QTA-1, R-QTA-2, R-QTA-3, R-QTA-4, R-QTA-5): every month's
+counters per customer, and a line per counted request or modification naming its ticket.
 
 `quotas` (in `readmodels`) keeps only the current month, which the scenario checks
 read; analysts need the months before it and the plan each request came under. The

@@ -65,12 +65,14 @@ def fold_quotas(e: Any) -> list[Change]:
         "month": d["month"], "requests_used": d["requests_used"],
         "requests_limit": d["requests_limit"], "modifications_used": d["modifications_used"],
         "free_used": d["free_used"], "free_limit": d["free_limit"]}),
+        # the counters reset when the month ends in the desk's timezone (R-QTA-3)
         Upsert("timers", {"timer_id": f"rollover:{e.customer}"}, {
             "kind": "month_rollover", "subject": e.customer, "due_at": d["rollover_at"]})]
 
 
 @folds("customer.month_rolled_over")
 def fold_quota_rollover(e: Any) -> list[Change]:
+    """The month's counters start at zero and the rollover timer is done (R-QTA-3)."""
     return [Upsert("quotas", {"customer": e.customer}, {
         "month": e.data["month"], "requests_used": 0, "modifications_used": 0,
         "free_used": 0, "free_limit": e.data["free_limit"],

@@ -1,4 +1,5 @@
-"""SLA state (R-SLA-1..5): each ticket's first-response clock, and the breaches.
+"""SLA state (R-SLA-1, R-SLA-2, R-SLA-3, R-SLA-4, R-SLA-5): each ticket's first-response
+clock, and the breaches.
 
 The target, due time, calendar version and clock mode were decided when the ticket
 was opened and are recorded on its events; these folds copy them. A breach row keeps

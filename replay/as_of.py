@@ -86,7 +86,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def sla_state(ticket: Any, at: datetime) -> str:
-    """Returns where the ticket's first-response target stood at `at` (R-SLA-4/5):
+    """Returns where the ticket's first-response target stood at `at` (R-SLA-4, R-SLA-5):
     `none` (no target), `met`, `breached` (recorded, or answered late), `overdue` (due
     passed unanswered, breach not yet recorded), `stopped` (closed unanswered before the
     due time) or `running`."""

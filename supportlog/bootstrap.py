@@ -32,6 +32,7 @@ from typing import Any
 
 import psycopg
 from eventsourcing.utils import get_topic
+from kafka import KafkaConsumer, KafkaProducer
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -39,17 +40,25 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 import projections  # noqa: F401  (registers the folds)
 from consumers.dead_letter import DeadLetters, dlq_topic, ensure_dead_letter_topic
 from consumers.faults import FaultSwitch
+from consumers.outage import DatabaseUnavailableError
 from consumers.projector import Projector
 from consumers.relay import Relay
+from consumers.relay_loop import Clients
 from domain.actor import Actor
 from domain.desk import SupportDesk
 from domain.due_timers import TimerFiring
-from domain.errors import SupportlogError
 from domain.policy.profile import PolicyProfile
-from eventlog.kafka_config import delete_topics, ensure_topic, make_consumer, make_producer
+from eventlog.kafka_config import (
+    close_producer,
+    delete_topics,
+    ensure_topic,
+    make_consumer,
+    make_producer,
+)
 from eventlog.log_key import LogKey
 from projections.migrate import migrate, schema_lock
 from projections.timers import TimersTable
+from supportlog.connections import limit_pool, pg_connect, pg_limits, redacted
 from supportlog.log_key import KeySlot, LogKeyError, settle_key
 from supportlog.principals import Principals
 from supportlog.privacy.cipher import PersonalCipher
@@ -59,13 +68,10 @@ from supportlog.privacy.recorder import ErasingRecorder
 from supportlog.scheduler import Scheduler
 from supportlog.settings import Settings
 
-
-class DatabaseUnavailableError(SupportlogError):
-    """Raised when PostgreSQL does not answer at the configured address."""
-
-    code = "database_unavailable"
-    retriable = True
-
+#: How long closing a producer may wait for its unacknowledged records, and a consumer
+#: for leaving its group (see System.close): a stop must end within 5 s.
+PRODUCER_CLOSE_TIMEOUT_S = 1.5
+CONSUMER_CLOSE_TIMEOUT_MS = 1500
 
 @dataclass(frozen=True)
 class Worker:
@@ -100,9 +106,13 @@ def desk_env(database_url: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": str(info.get("password", "")),
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "4",
-        # Seconds to wait for a connection (the library's default is 30, and it tries 10
-        # times: five minutes before a command learns that PostgreSQL is down).
-        "POSTGRES_CONNECT_TIMEOUT": "5",
+        # eventsourcing retries an operation 10 times (0.2 s apart) when the database
+        # fails, each attempt waiting this long for a pooled connection: with its default
+        # of 30 s a command on a lost database answered after five minutes, with 1 s in
+        # about 12 s. Pre-ping drops a connection the server closed before it is used.
+        "POSTGRES_CONNECT_TIMEOUT": "1",
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_LOCK_TIMEOUT": "30",
     }
 
 
@@ -116,19 +126,19 @@ def make_desk(settings: Settings, database_url: str, seal: KeySlot,
               personal: PersonalCipher,
               profile_override: Callable[[str], PolicyProfile | None] | None = None
               ) -> SupportDesk:
-    """Returns a desk on the store at `database_url`, with the root's backoff, sealing
-    every event with the key `seal` holds (or refusing to write while it holds none)
-    and every personal field with `personal` (R-PRV-1)."""
-    return SupportDesk(env=desk_env(database_url), retry_pause=jittered_backoff,
-                       cache_size=settings.desk_cache, profile_override=profile_override,
-                       signer=seal, personal=personal)
+    """Returns a desk on the store at `database_url`, with the root's backoff and
+    connection limits, sealing every event with the key `seal` holds (or refusing to
+    write while it holds none) and every personal field with `personal` (R-PRV-1)."""
+    return limit_pool(SupportDesk(env=desk_env(database_url), retry_pause=jittered_backoff,
+                                  cache_size=settings.desk_cache,
+                                  profile_override=profile_override, signer=seal,
+                                  personal=personal))
 
 
 def make_cipher(database_url: str, problem: str) -> PersonalCipher:
     """Returns the cipher of personal data of the store at `database_url`, refusing to
     seal or open anything (`problem`) until a master key is settled."""
-    return PersonalCipher(lambda: psycopg.connect(database_url, autocommit=True,
-                                                  connect_timeout=10), problem)
+    return PersonalCipher(lambda: pg_connect(database_url, autocommit=True), problem)
 
 
 @dataclass
@@ -162,11 +172,9 @@ class System:
         return self.seal.key
 
     def connect(self) -> psycopg.Connection:
-        """Returns a new autocommit connection; the caller opens transactions."""
-        try:
-            conn = psycopg.connect(self.database_url, autocommit=True, connect_timeout=10)
-        except psycopg.OperationalError as e:
-            raise DatabaseUnavailableError(f"PostgreSQL does not answer: {e}") from e
+        """Returns a new autocommit connection (`PG_LIMITS`); the caller opens
+        transactions."""
+        conn = pg_connect(self.database_url, autocommit=True)
         self._closers.append(conn)
         return conn
 
@@ -177,9 +185,9 @@ class System:
         With `durable` False its commits do not wait for the WAL to reach disk
         (`synchronous_commit = off`): a crash may lose the last fraction of a second of
         them, never corrupt them; only for what a crash can afford to forget."""
-        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": 5}
+        kwargs: dict[str, Any] = {**pg_limits(self.database_url), "autocommit": True}
         if not durable:
-            kwargs["options"] = "-c synchronous_commit=off"
+            kwargs["options"] = f"{kwargs['options']} -c synchronous_commit=off"
         pool = ConnectionPool(self.database_url, min_size=1, max_size=max_size, open=False,
                               timeout=5, kwargs=kwargs, name="supportlog")
         try:
@@ -199,9 +207,11 @@ class System:
         return Principals(self.desk, pool or self.pool(2), clock or wall_clock)
 
     def api(self, clock: Callable[[], datetime] | None = None) -> Any:
-        """Returns the HTTP API (a FastAPI application) of this system: its own pool,
-        the token service, the rate limit, idempotency keys and read-your-writes waits
-        of `Settings`, and isolated stores for what-if replays."""
+        """Returns the HTTP API (a FastAPI application) of this system, with the web
+        console under /console: its own pool, the token service, the console's
+        sessions, the rate limit, idempotency keys and read-your-writes waits of
+        `Settings`, and isolated stores for what-if replays."""
+        from supportlog.console.sessions import ConsoleSessions
         from supportlog.http.app import create_app
         from supportlog.http.auth import BearerTokens
         from supportlog.http.freshness import Health, ProjectionWatch
@@ -226,7 +236,8 @@ class System:
                                   health),
             health=health, clock=clock or wall_clock,
             isolated=lambda label: isolated_system(settings, label),
-            erase=self.erase_customer, revealer=self.personal.revealer)
+            erase=self.erase_customer, revealer=self.personal.revealer,
+            sessions=ConsoleSessions(pool, principals, clock or wall_clock))
         return create_app(services)
 
     def desk_with(self, profile_override: Callable[[str], PolicyProfile | None] | None
@@ -245,14 +256,26 @@ class System:
         by the one table (`domain.access`)."""
         return erase_customer(self, customer, reason=reason, by=by, actor=actor)
 
-    def relay(self, batch_size: int = 2000, source: System | None = None) -> Relay:
-        """Returns a relay with its own connection and producer, publishing this
-        system's store (or `source`'s: the bench relays one store into another topic)."""
-        key = self.require_key()  # its keyed record must go on: no key, no relay
+    def producer(self) -> KafkaProducer:
+        """Returns a new producer, closed with the system."""
         producer = make_producer(self.kafka_bootstrap)
         self._closers.append(producer)
-        return Relay((source or self).desk, self.connect(), producer, self.settings.topic,
-                     batch_size=batch_size, faults=self.faults, key=key)
+        return producer
+
+    def ensure_topic(self) -> None:
+        """Creates the topic if it does not exist (as at start; a memory-only broker
+        comes back from a restart without it)."""
+        ensure_topic(self.kafka_bootstrap, self.settings.topic, self.settings.partitions)
+
+    def relay(self, batch_size: int = 2000, source: System | None = None) -> Relay:
+        """Returns a relay with its own connection and producer, publishing this
+        system's store (or `source`'s: the bench relays one store into another topic),
+        and the means to replace them after an outage (`consumers.relay_loop`)."""
+        key = self.require_key()  # its keyed record must go on: no key, no relay
+        return Relay((source or self).desk, self.connect(), self.producer(),
+                     self.settings.topic, batch_size=batch_size, faults=self.faults,
+                     key=key, list_offsets=self.settings.trusts_list_offsets,
+                     clients=Clients(self.producer, self.connect, self.ensure_topic))
 
     def projector(self, group_id: str | None = None, *, join_group: bool = False,
                   dead_letters: bool = False, client_id: str | None = None,
@@ -273,6 +296,8 @@ class System:
                               faults=self.faults,
                               dead_letters=self.dead_letters() if dead_letters else None,
                               on_committed=on_committed)
+        projector.list_offsets = self.settings.trusts_list_offsets
+        projector.reconnect = self.connect
         if join_group:
             projector.subscribe()
         else:
@@ -293,9 +318,10 @@ class System:
         """Returns the scheduler firing this store's due timers; `sync` brings the
         `timers` read model up to date before each look (scenarios, the demo), and
         `desk` stands in for the desk (the bench times it)."""
-        firing = TimerFiring(desk or self.desk, TimersTable(self.connect()), sync=sync,
+        timers = TimersTable(self.connect())
+        firing = TimerFiring(desk or self.desk, timers, sync=sync,
                              after_fire=Scheduler.after_fire_hook(self.faults))
-        return Scheduler(firing)
+        return Scheduler(firing, timers, self.connect)
 
     def workers(self, names: tuple[str, ...] = ("relay", "projector", "scheduler"),
                 scheduler_interval_s: float = 1.0) -> list[Worker]:
@@ -314,27 +340,43 @@ class System:
                 for name, reads, writes in PIPELINE if name in names]
 
     def close(self) -> None:
-        """Closes every connection, producer, consumer and desk this system made."""
+        """Closes every connection, producer, consumer and desk this system made.
+
+        A producer gets PRODUCER_CLOSE_TIMEOUT_S to deliver what it still holds, then is
+        force-closed (`close_producer`); what it could not deliver was never confirmed,
+        so the relay publishes it again on its next start. Unbounded, a producer wedged
+        by a long broker outage (kafka-python 3.0.12's idempotent producer stops sending
+        once batches expired after delivery_timeout_ms, and its flush never returns) hung
+        the process, even on SIGTERM. A consumer leaves its group within
+        CONSUMER_CLOSE_TIMEOUT_MS (the others then rebalance at once), or gives up."""
         while self._closers:
             closer = self._closers.pop()
             with contextlib.suppress(Exception):  # best effort: nothing is written here
-                closer.close()
+                if isinstance(closer, KafkaProducer):
+                    close_producer(closer, PRODUCER_CLOSE_TIMEOUT_S)
+                elif isinstance(closer, KafkaConsumer):
+                    closer.close(timeout_ms=CONSUMER_CLOSE_TIMEOUT_MS)
+                else:
+                    closer.close()
         self.desk.close()
         self.personal.close()
 
 
 def embedded_infra(settings: Settings) -> Any:
-    """Returns the embedded servers of `settings.home` (started by nobody yet)."""
+    """Returns the embedded servers of `settings.home` with the broker `settings.broker`
+    (started by nobody yet)."""
     from supportlog.embedded import EmbeddedInfra
 
-    return EmbeddedInfra(settings.home)
+    return EmbeddedInfra(settings.home, settings.broker, settings.cache_dir)
 
 
 def resolve_servers(settings: Settings) -> Settings:
-    """Returns settings with server addresses, starting the embedded pair if needed."""
+    """Returns settings with server addresses: the configured ones, or the embedded
+    pair's, started if nothing in the home is recorded as running. A recorded server
+    that is gone is reported (exit 3), not silently replaced (`EmbeddedInfra.running`)."""
     if not settings.embedded:
         return settings
-    state = embedded_infra(settings).up()
+    state = embedded_infra(settings).running()
     return settings.with_servers(state.database_url, state.kafka_bootstrap)
 
 
@@ -358,8 +400,7 @@ def bootstrap(settings: Settings, *, prepare: bool = True) -> System:
     seal = KeySlot()
     personal = make_cipher(settings.database_url, "the master key is not settled yet")
     try:
-        with psycopg.connect(settings.database_url, autocommit=True,
-                             connect_timeout=10) as conn:
+        with pg_connect(settings.database_url, autocommit=True) as conn:
             migrate(conn)
             with schema_lock(conn):  # the desk creates the event store's tables
                 desk = make_desk(settings, settings.database_url, seal, personal)
@@ -373,7 +414,8 @@ def bootstrap(settings: Settings, *, prepare: bool = True) -> System:
                 raise
     except psycopg.OperationalError as e:
         raise DatabaseUnavailableError(
-            f"PostgreSQL does not answer at {settings.database_url}: {e}") from e
+            f"PostgreSQL does not answer at {redacted(settings.database_url)}: "
+            f"{str(e).strip()}") from e
     return System(settings, settings.database_url, settings.kafka_bootstrap, desk,
                   FaultSwitch(settings.fault), seal, personal)
 
@@ -393,11 +435,7 @@ def isolated_system(settings: Settings, label: str = "scenario") -> Iterator[Sys
     settings = resolve_servers(settings)
     assert settings.database_url and settings.kafka_bootstrap
     name = f"{label}_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(settings.database_url, autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as e:
-        raise DatabaseUnavailableError(f"PostgreSQL does not answer: {e}") from e
-    with admin:
+    with pg_connect(settings.database_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     isolated = replace(settings, database_url=make_conninfo(settings.database_url, dbname=name),
                        topic=f"{settings.topic}.{name}", group_id=f"{settings.group_id}.{name}")
@@ -408,7 +446,7 @@ def isolated_system(settings: Settings, label: str = "scenario") -> Iterator[Sys
         finally:
             system.close()
     finally:
-        with psycopg.connect(settings.database_url, autocommit=True) as admin:
+        with pg_connect(settings.database_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
         delete_topics(settings.kafka_bootstrap, [isolated.topic, dlq_topic(isolated.topic)])

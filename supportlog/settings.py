@@ -18,6 +18,11 @@ ENVIRONMENT: dict[str, str] = {
     "DATABASE_URL": "PostgreSQL URL (postgresql://user:pass@host:port/db); unset: embedded",
     "KAFKA_BOOTSTRAP_SERVERS": "Kafka bootstrap servers (host:port,...); unset: embedded Tansu",
     "SUPPORTLOG_HOME": "folder for embedded servers' data and state (default ./.supportlog)",
+    "SUPPORTLOG_BROKER": "the broker: tansu (default; embedded, memory-only) or apache-kafka "
+                         "(embedded from Maven Central, needs java and mvn); with "
+                         "KAFKA_BOOTSTRAP_SERVERS, the kind of broker given",
+    "SUPPORTLOG_CACHE": "folder for downloaded servers: Apache Kafka's jars (default "
+                        "$XDG_CACHE_HOME/supportlog or ~/.cache/supportlog)",
     "SUPPORTLOG_TOPIC": "the Kafka topic every event is published on (default supportlog.events)",
     "SUPPORTLOG_PARTITIONS": "partitions of that topic, created explicitly at start (default 8)",
     "SUPPORTLOG_GROUP": "the projector's consumer group id (default supportlog-projector)",
@@ -38,6 +43,10 @@ ENVIRONMENT: dict[str, str] = {
 }
 
 
+#: The brokers `SUPPORTLOG_BROKER` names.
+BROKERS = ("tansu", "apache-kafka")
+
+
 class SettingsError(ValueError):
     """Raised when an environment variable holds a value the program cannot use."""
 
@@ -46,7 +55,8 @@ class SettingsError(ValueError):
 class Settings:
     """Where the servers are and how the log is laid out."""
 
-    database_url: str | None = None
+    #: Left out of the repr: it may hold a password (the embedded server's does).
+    database_url: str | None = field(default=None, repr=False)
     kafka_bootstrap: str | None = None
     home: Path = Path(".supportlog")
     topic: str = "supportlog.events"
@@ -55,6 +65,10 @@ class Settings:
     fault: str | None = None
     #: Aggregates each desk thread caches between commands (`domain.cache`); 0: none.
     desk_cache: int = 10_000
+    #: The broker: the embedded one to start, or the kind of the configured one.
+    broker: str = "tansu"
+    #: Where downloaded servers are kept, outside any work tree (Apache Kafka's jars).
+    cache_dir: Path = Path.home() / ".cache" / "supportlog"
     #: The log key as written in SUPPORTLOG_LOG_KEY (`supportlog.log_key`); None: the key
     #: file. Never shown: a secret must not reach a log line or a traceback's repr.
     log_key: str | None = field(default=None, repr=False)
@@ -68,6 +82,12 @@ class Settings:
     read_wait_s: float = 5.0
     #: Hours the API keeps each idempotency key's answer (Stripe keeps 24).
     idempotency_hours: int = 24
+
+    @property
+    def trusts_list_offsets(self) -> bool:
+        """True when the broker answers ListOffsets (`end_offsets`) right: Apache Kafka
+        does; Tansu 0.6 answers the last batch's base offset + 1 instead of the end."""
+        return self.broker == "apache-kafka"
 
     @property
     def embedded(self) -> bool:
@@ -90,8 +110,17 @@ class Settings:
                 "or neither to use the embedded ones"
             )
         partitions = _whole_number(env, "SUPPORTLOG_PARTITIONS", "8", minimum=1)
+        broker = env.get("SUPPORTLOG_BROKER") or "tansu"
+        if broker not in BROKERS:
+            raise SettingsError(f"SUPPORTLOG_BROKER must be one of {', '.join(BROKERS)}, "
+                                f"got {broker!r}")
+        xdg = env.get("XDG_CACHE_HOME")
+        cache = env.get("SUPPORTLOG_CACHE") or (
+            str(Path(xdg) / "supportlog") if xdg else None)
         rate_per_s, rate_burst = _rate_limit(env.get("SUPPORTLOG_RATE_LIMIT") or "50,100")
         return cls(
+            broker=broker,
+            cache_dir=Path(cache) if cache else cls.cache_dir,
             database_url=database_url,
             desk_cache=_whole_number(env, "SUPPORTLOG_DESK_CACHE", "10000", minimum=0),
             kafka_bootstrap=kafka,

@@ -2,11 +2,14 @@
 
 It reports the store's head (its highest notification id); the relay's position and
 the next offset it produced to in each partition, as the relay recorded them when the
-broker acknowledged (the high-water marks this deployment wrote: the Tansu broker
-reports `end_offsets` wrong, so they are never asked for); for each projector group its
-stored offsets, its lag per partition and the notification id up to which every event
-is applied; the quarantine counts; and the health of PostgreSQL and Kafka, embedded or
-configured. It never starts a server, creates a topic or applies a migration.
+broker acknowledged; the topic's high-water marks as the broker states them, compared
+with those: a partition holding fewer records than the relay acknowledged (a restarted
+memory broker, a replaced cluster) is a lost or short topic, reported as a problem until
+the relay refills it; for each projector group its stored offsets, its lag per partition
+and the notification id up to which every event is applied; the quarantine counts; and
+which servers run, their health and versions, embedded or configured. It never starts a
+server, creates a topic or applies a migration, and every client it makes has a short
+timeout, so a lost server is reported within seconds (`unreachable`: exit 3).
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg
-from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from consumers.dead_letter import dlq_topic, quarantine_counts
+from consumers.relay import topic_loss
+from domain.errors import SupportlogError
+from eventlog.kafka_config import make_admin
+from eventlog.topic_reader import high_water_marks
 from supportlog.bootstrap import bootstrap, embedded_infra
 from supportlog.settings import Settings
 
@@ -53,17 +59,22 @@ class Status:
     """Everything `supportlog status` shows."""
 
     topic: str
+    #: Each server's health: "up" (perhaps with a note), "down: why", "stopped", ...
     infrastructure: dict[str, str] = field(default_factory=dict)
+    #: What each server is and where: "apache-kafka 4.4.0, embedded, pid 12, 127.0.0.1:9092".
+    servers: dict[str, str] = field(default_factory=dict)
     store_head: int | None = None
     relay_position: int | None = None
     produced: dict[int, int] = field(default_factory=dict)
+    #: Each partition's high-water mark as the broker states it (None: not read).
+    high_water: dict[int, int] | None = None
     groups: list[GroupStatus] = field(default_factory=list)
     quarantine: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
-        """True when every server is up and nothing stopped the report."""
+        """True when every server is up and nothing is wrong (no lost topic)."""
         return not self.problems and not self.unreachable
 
     @property
@@ -85,13 +96,20 @@ def collect(settings: Settings) -> Status:
     if servers is None:
         return status
     database_url, kafka = servers
-    status.infrastructure["kafka"] = kafka_health(kafka, settings.topic)
+    status.infrastructure["kafka"], topics = _kafka_health(kafka, settings.topic)
+    if settings.topic in topics:
+        try:
+            status.high_water = high_water_marks(
+                kafka, settings.topic, timeout_s=_TIMEOUT_S,
+                list_offsets=settings.trusts_list_offsets)
+        except SupportlogError as e:
+            status.infrastructure["kafka"] = f"down: {e.message}"
     try:
         conn = psycopg.connect(database_url, autocommit=True, connect_timeout=_TIMEOUT_S)
     except psycopg.OperationalError as e:
         status.infrastructure["postgres"] = f"down: {str(e).strip()}"
         return status
-    status.infrastructure["postgres"] = status.infrastructure.get("postgres", "up")
+    status.infrastructure["postgres"] = "up"
     with conn:
         try:
             _read_positions(conn, status, settings.topic)
@@ -100,19 +118,34 @@ def collect(settings: Settings) -> Status:
             return status
     status.store_head = _store_head(settings.with_servers(database_url, kafka))
     _derive(status)
+    _check_topic(status)
+    return status
+
+
+def positions(conn: psycopg.Connection, topic: str, store_head: int) -> Status:
+    """Returns the pipeline's positions as `collect` reports them (relay, each projector
+    group's lag per partition, quarantine), from an open connection to the store and its
+    head, without asking the servers' health (the console's operator page)."""
+    status = Status(topic=topic, store_head=store_head)
+    _read_positions(conn, status, topic)
+    _derive(status)
     return status
 
 
 def _servers(settings: Settings, status: Status) -> tuple[str, str] | None:
+    """Returns the servers' addresses, noting in `status` what each server is; None if
+    an embedded one is not running (the report stops there)."""
     if not settings.embedded:
         assert settings.database_url and settings.kafka_bootstrap
+        status.servers["kafka"] = f"{settings.broker}, {settings.kafka_bootstrap}"
         return settings.database_url, settings.kafka_bootstrap
     infra = embedded_infra(settings)
-    for name, value, server in infra.servers():
-        where = f" (embedded, pid {server.pid}, {server.address})" if server else " (embedded)"
-        status.infrastructure[name] = value + where
+    for name, health, server in infra.servers():
+        status.infrastructure[name] = health
+        status.servers[name] = (f"{server.described}, embedded, pid {server.pid or '-'}, "
+                                f"127.0.0.1:{server.port}" if server else "embedded")
     state = infra.read_state()
-    if state is None or any(not v.startswith("up") for v in status.infrastructure.values()):
+    if state is None or any(v != "up" for v in status.infrastructure.values()):
         status.problems.append("the embedded servers are not running (supportlog infra up)")
         return None
     return state.database_url, state.kafka_bootstrap
@@ -120,20 +153,35 @@ def _servers(settings: Settings, status: Status) -> tuple[str, str] | None:
 
 def kafka_health(bootstrap: str, topic: str) -> str:
     """Returns `up` (noting missing topics) or `down: <why>` for the broker."""
+    return _kafka_health(bootstrap, topic)[0]
+
+
+def _kafka_health(bootstrap: str, topic: str) -> tuple[str, set[str]]:
+    """Returns 'up' (noting a missing topic) or 'down: why', and the topics listed."""
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap,
-                                 request_timeout_ms=_TIMEOUT_S * 1000)
-    except KafkaError as e:
-        return f"down: {e}"
+        admin = make_admin(bootstrap, request_timeout_ms=_TIMEOUT_S * 1000)
+    except SupportlogError as e:
+        return f"down: {e.message}", set()
     try:
         topics = set(admin.list_topics())
     except KafkaError as e:
-        return f"down: {e}"
+        return f"down: {e}", set()
     finally:
         with contextlib.suppress(Exception):  # closing a failed client is best effort
             admin.close()
     missing = [t for t in (topic, dlq_topic(topic)) if t not in topics]
-    return "up" + (f" (no topic {', '.join(missing)} yet)" if missing else "")
+    return "up" + (f" (no topic {', '.join(missing)} yet)" if missing else ""), topics
+
+
+def _check_topic(status: Status) -> None:
+    """Notes a lost or short topic: fewer records than the relay acknowledged."""
+    if status.high_water is None or not status.relay_position:
+        return
+    reason = topic_loss(status.relay_position, status.produced, status.high_water)
+    if reason is not None:
+        status.problems.append(
+            f"the topic {status.topic} lost records: {reason} (the relay refills it when "
+            "it starts: supportlog relay or supportlog run)")
 
 
 def _read_positions(conn: psycopg.Connection, status: Status, topic: str) -> None:
@@ -211,7 +259,12 @@ def applied_through(conn: psycopg.Connection, topic: str, group_id: str) -> int:
 def render(status: Status) -> str:
     """Returns the status as the text `supportlog status` prints."""
     lines = [f"infrastructure  {name}: {value}"
+             + (f" ({status.servers[name]})" if status.servers.get(name) else "")
              for name, value in status.infrastructure.items()]
+    if status.high_water is not None:
+        lines.append(f"topic           {status.topic}: high-water marks "
+                     + (", ".join(f"p{p}={o}" for p, o in sorted(status.high_water.items()))
+                        or "none"))
     if status.store_head is not None:
         lines.append(f"store           head at notification {status.store_head}")
     if status.relay_position is not None:

@@ -1,12 +1,19 @@
-"""Session-wide real servers: one embedded PostgreSQL and one Tansu broker per test run.
+"""Session-wide real servers: one embedded PostgreSQL and one broker per test run.
 
-They start once, in a temporary folder, and stop at the end even when tests fail. Each
-test that asks for `settings` gets its own database and its own topic and group names,
-so tests never see each other's data.
+They start once, in a temporary folder, and stop at the end even when tests fail. The
+broker is Tansu, or Apache Kafka with SUPPORTLOG_TEST_BROKER=apache-kafka (what
+`./sl test --broker apache-kafka` sets; it then runs only the tests marked `broker`).
+Every test that uses the servers is marked `broker` here, at collection: the
+integration, crash, refill, consumer-group and scenario tests, and any other that needs
+a broker; a test that needs neither stays pure. Each test that asks for `settings` gets
+its own database and its own topic and group names, so tests never see each other's
+data; its topics are deleted afterwards, so Apache Kafka's log recovery after a kill -9
+stays short (it recovers every partition it holds).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -16,7 +23,22 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from eventlog.kafka_config import make_admin
 from supportlog.settings import Settings
+
+#: The broker of this run: `tansu` or `apache-kafka`.
+BROKER = os.environ.get("SUPPORTLOG_TEST_BROKER") or "tansu"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks every test that uses the session's servers `broker`."""
+    for item in items:
+        if "servers" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"supportlog broker: {BROKER}"
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +46,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     """(admin database URL, Kafka bootstrap) of the session's embedded servers.
 
     With SUPPORTLOG_TEST_DATABASE_URL and SUPPORTLOG_TEST_KAFKA set, those real servers
-    are used instead (for running the suite against Apache Kafka).
+    are used instead (SUPPORTLOG_TEST_BROKER then says which kind of broker it is).
     """
     external = (os.environ.get("SUPPORTLOG_TEST_DATABASE_URL"),
                 os.environ.get("SUPPORTLOG_TEST_KAFKA"))
@@ -33,7 +55,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         return
     from supportlog.embedded import EmbeddedInfra
 
-    infra = EmbeddedInfra(Path(tmp_path_factory.mktemp("infra")))
+    infra = EmbeddedInfra(Path(tmp_path_factory.mktemp("infra")), BROKER,
+                          Settings.from_env().cache_dir)
     state = infra.up()
     try:
         yield state.database_url, state.kafka_bootstrap
@@ -50,9 +73,24 @@ def settings(servers: tuple[str, str], tmp_path: Path) -> Iterator[Settings]:
         conn.execute(f'CREATE DATABASE "{name}"')
     database_url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     yield Settings(database_url=database_url, kafka_bootstrap=bootstrap, home=tmp_path,
-                   topic=f"events-{name}", partitions=4, group_id=f"group-{name}")
+                   topic=f"events-{name}", partitions=4, group_id=f"group-{name}",
+                   broker=BROKER)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    delete_test_topics(bootstrap, f"events-{name}")
+
+
+def delete_test_topics(bootstrap: str, prefix: str) -> None:
+    """Deletes every topic whose name starts with `prefix` (best effort: a broker a test
+    stopped may not answer, and nothing depends on it)."""
+    with contextlib.suppress(Exception):
+        admin = make_admin(bootstrap)
+        try:
+            doomed = [t for t in admin.list_topics() if t.startswith(prefix)]
+            if doomed:
+                admin.delete_topics(doomed)
+        finally:
+            admin.close()
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
@@ -62,7 +100,7 @@ def cli_env(settings: Settings) -> dict[str, str]:
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
             "SUPPORTLOG_TOPIC": settings.topic, "SUPPORTLOG_GROUP": settings.group_id,
             "SUPPORTLOG_PARTITIONS": str(settings.partitions),
-            "SUPPORTLOG_HOME": str(settings.home)}
+            "SUPPORTLOG_HOME": str(settings.home), "SUPPORTLOG_BROKER": settings.broker}
 
 
 def wait_for(condition: Callable[[], object], timeout_s: float = 30.0,

@@ -27,6 +27,15 @@ def test_compose_has_kafka_in_kraft_mode_postgres_and_supportlog():
     assert services["postgres"]["image"] in ("postgres:17", "postgres:18")
 
 
+def test_compose_runs_the_apache_kafka_version_the_tests_run():
+    """The image's tag is the version of the embedded broker that `./sl test --broker
+    apache-kafka` runs (supportlog/embedded/pom.xml), so compose runs what was tested."""
+    from supportlog.embedded.apache_kafka import pom_version
+
+    image = _compose()["services"]["kafka"]["image"]
+    assert image == f"apache/kafka:{pom_version()}"
+
+
 def test_supportlog_service_runs_the_production_command_with_settings_the_code_reads():
     service = _compose()["services"]["supportlog"]
     assert service["command"] == ["supportlog", "run"]
@@ -35,6 +44,7 @@ def test_supportlog_service_runs_the_production_command_with_settings_the_code_r
     settings = Settings.from_env({k: str(v) for k, v in env.items()})
     assert not settings.embedded
     assert settings.kafka_bootstrap == "kafka:9092"
+    assert settings.broker == "apache-kafka" and settings.trusts_list_offsets
     assert "@postgres:5432/" in settings.database_url
     assert set(service["depends_on"]) == {"kafka", "postgres"}
 

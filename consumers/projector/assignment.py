@@ -40,6 +40,19 @@ def forget_offsets(conn: psycopg.Connection, group_id: str, topic: str,
                  "AND partition = ANY(%s)", (group_id, topic, partitions))
 
 
+def lag(conn: psycopg.Connection, group_id: str, topic: str) -> int:
+    """Returns how many records the relay produced that `group_id` has not yet written:
+    the relay's recorded produce offsets against the stored consumed offsets, both in
+    PostgreSQL, so the broker's end offsets are never needed (the caller holds the
+    transaction)."""
+    row = conn.execute(
+        "SELECT COALESCE(SUM(GREATEST(r.next_offset - COALESCE(p.next_offset, 0), 0)), 0) "
+        "FROM relay_partition_offsets r LEFT JOIN projector_offsets p "
+        "ON p.topic = r.topic AND p.partition = r.partition AND p.group_id = %s "
+        "WHERE r.topic = %s", (group_id, topic)).fetchone()
+    return int(row[0]) if row else 0
+
+
 def bootstrap_of(consumer: KafkaConsumer) -> str:
     """Returns the bootstrap servers `consumer` was made with, as one string."""
     bootstrap = consumer.config["bootstrap_servers"]
@@ -47,12 +60,13 @@ def bootstrap_of(consumer: KafkaConsumer) -> str:
 
 
 def beyond_the_topic(consumer: KafkaConsumer, topic: str, stored: dict[int, int],
-                     tps: list[TopicPartition]) -> list[int]:
+                     tps: list[TopicPartition], list_offsets: bool = False) -> list[int]:
     """Returns the partitions of `tps` whose stored offset lies beyond their
-    high-water mark: the topic was refilled, and they must be read again."""
+    high-water mark: the topic was refilled, and they must be read again
+    (`list_offsets`: ask the marks with ListOffsets, right on Apache Kafka only)."""
     if not stored or not tps:
         return []
-    marks = high_water_marks(bootstrap_of(consumer), topic)
+    marks = high_water_marks(bootstrap_of(consumer), topic, list_offsets=list_offsets)
     beyond = [tp.partition for tp in tps
               if stored.get(tp.partition, 0) > marks.get(tp.partition, 0)]
     if beyond:

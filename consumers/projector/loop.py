@@ -42,6 +42,7 @@ from consumers.projector.assignment import (
     SeekOnAssign,
     beyond_the_topic,
     forget_offsets,
+    lag,
     read_stored_offsets,
     seek,
 )
@@ -53,6 +54,8 @@ from projections.planning import Incoming, Quarantine
 log = logging.getLogger("consumers.projector")
 
 _MAX_ATTEMPTS = 5
+#: The pause after a poll that failed with a retriable Kafka error (see Projector._poll).
+_POLL_RETRY_PAUSE_S = 0.5
 
 
 class ProjectorConflictError(SupportlogError):
@@ -107,9 +110,11 @@ class Projector:
         self._in_flight: tuple[list[Incoming], _Pending] | None = None
         self._confirmed: list[tuple[list[Incoming], BatchResult, list[Quarantine]]] = []
         self._failure: tuple[Exception, list[Incoming]] | None = None
-
-    # --- assignment -------------------------------------------------------------------
         self.writer = BatchWriter(conn, topic, group_id, faults)
+        #: Ask the topic's extent with ListOffsets (right on Apache Kafka only), and
+        #: how to make a new connection after a database outage (`run`; None: fatal).
+        self.list_offsets = False
+        self.reconnect: Callable[[], psycopg.Connection] | None = None
 
     # --- assignment -------------------------------------------------------------------
 
@@ -137,7 +142,7 @@ class Projector:
         """Seeks each partition to its stored offset (or the beginning, forgetting an
         offset beyond the refilled topic's end); returns them."""
         stored = self.stored_offsets()
-        beyond = beyond_the_topic(self.consumer, self.topic, stored, tps)
+        beyond = beyond_the_topic(self.consumer, self.topic, stored, tps, self.list_offsets)
         if beyond:
             with self._db, self.conn.transaction():
                 forget_offsets(self.conn, self.group_id, self.topic, beyond)
@@ -149,7 +154,7 @@ class Projector:
 
     def poll_once(self, timeout_ms: int = 200) -> BatchResult:
         """Polls one batch and writes it; returns what it did once it is committed."""
-        batch = self.consumer.poll(timeout_ms=timeout_ms)
+        batch = self._poll(timeout_ms)
         if not batch:
             return self.settle()
         return self.write_batch(batch)
@@ -182,13 +187,29 @@ class Projector:
         goes back to its first unwritten offset, as after any failed batch. While a
         batch is in flight the poll takes only what the consumer already holds
         (timeout 0), so an idle topic never holds a commit's confirmation back."""
-        batch = self.consumer.poll(timeout_ms=0 if self._in_flight else timeout_ms)
+        batch = self._poll(0 if self._in_flight else timeout_ms)
         items = decode_batch(batch) if batch else []
         done = self.settle(discard=items)
         if items:
             with self._db:
                 self._send(items)
         return done
+
+    def _poll(self, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
+        """Polls the consumer; a retriable Kafka error (the broker unreachable, say while
+        it restarts) is logged and taken as an empty poll after a short pause, so the
+        loop goes on once the broker is back. kafka-python 3.0.12 raises a refused
+        connection out of `poll` when it looks up the group coordinator; nothing is
+        lost by going on, since the offsets to read from are the ones stored with the
+        rows."""
+        try:
+            return self.consumer.poll(timeout_ms=timeout_ms)
+        except KafkaError as e:
+            if not e.retriable:
+                raise
+            log.warning("poll failed; polling again", extra={"error": f"{e}"})
+            time.sleep(_POLL_RETRY_PAUSE_S)
+            return {}
 
     def _send(self, items: list[Incoming]) -> None:
         """Sends `items`' transaction and leaves it in flight (caller holds `_db`); if
@@ -355,27 +376,16 @@ class Projector:
             log.debug("offset mirror to Kafka skipped: %s", e)
 
     def lag(self) -> int:
-        """Returns how many produced records this projector has not yet written.
-
-        It compares the relay's recorded produce offsets with the stored consumed
-        offsets, both in PostgreSQL, so it never asks the broker for end offsets.
-        """
+        """Returns how many produced records this projector has not yet written
+        (`assignment.lag`: from PostgreSQL alone, never the broker's end offsets)."""
         with self._db:
             self._await_in_flight()
         with self._db, self.conn.transaction():
-            row = self.conn.execute(
-                "SELECT COALESCE(SUM(GREATEST(r.next_offset - COALESCE(p.next_offset, 0), 0)),"
-                " 0) FROM relay_partition_offsets r LEFT JOIN projector_offsets p "
-                "ON p.topic = r.topic AND p.partition = r.partition AND p.group_id = %s "
-                "WHERE r.topic = %s", (self.group_id, self.topic),
-            ).fetchone()
-        return int(row[0]) if row else 0
+            return lag(self.conn, self.group_id, self.topic)
 
     def run(self, stop: threading.Event, timeout_ms: int = 200) -> None:
         """Polls and writes until `stop` is set, each batch's commit overlapped with the
-        next poll (`step`); the batch in flight is always finished."""
-        try:
-            while not stop.is_set():
-                self.step(timeout_ms)
-        finally:
-            self.settle()
+        next poll (`step`), riding out lost servers (`consumers.projector.running`)."""
+        from consumers.projector.running import run
+
+        run(self, stop, timeout_ms)

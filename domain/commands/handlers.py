@@ -52,7 +52,8 @@ def month_key(profile: PolicyProfile, at: datetime) -> str:
 
 
 def next_month_start(profile: PolicyProfile, at: datetime) -> datetime:
-    """Returns the first instant of the month after `at`'s, in the desk's timezone."""
+    """Returns the first instant of the month after `at`'s, in the desk's timezone: when
+    the month's counters reset (R-QTA-3)."""
     from zoneinfo import ZoneInfo
 
     local = at.astimezone(ZoneInfo(profile.calendar.timezone))

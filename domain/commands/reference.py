@@ -50,7 +50,7 @@ DESCRIPTIONS: dict[str, str] = {
     "customer_reply": "The customer writes again; a solved ticket reopens within the "
                       "desk's window (R-TKT-4).",
     "log_work": "An agent logs minutes of work, priced by the desk's profile: free, "
-                "credits or money (R-CRD-4..8, R-QTA, R-PAY).",
+                "credits or money (R-CRD-4, R-CRD-5, R-CRD-6, R-CRD-7, R-CRD-8, R-QTA, R-PAY).",
     "notify_customer": "Records a notice given before charging more (R-CRD-5).",
     "solve_ticket": "Marks a ticket solved; it closes by itself after the desk's days.",
     "decline_ticket": "Declines a ticket with one of the desk's reasons (R-TKT-7).",

@@ -278,6 +278,8 @@ class TicketHandlers(Handlers):
         return [ticket]
 
     def decline_ticket(self, a: dict, now: datetime) -> list:
+        """Stops processing for one of the desk's reasons (R-TKT-7), among them a ticket
+        holding several unrelated problems (`multiple_problems`, R-TKT-2)."""
         ticket = self.ticket(a["ticket"])
         reasons = self.profile(ticket).section("tickets")["decline_reasons"]
         if a["reason"] not in reasons:

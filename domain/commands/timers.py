@@ -1,4 +1,4 @@
-"""Timer handlers: what happens when a due time passes (R-SLA-5, R-TKT-4/5, R-QTA-3,
+"""Timer handlers: what happens when a due time passes (R-SLA-5, R-TKT-4, R-TKT-5, R-QTA-3,
 R-BAN-3, R-SUB-5, R-DSP-1).
 
 A timer is identified by its id; firing re-checks the aggregate's state, so a timer

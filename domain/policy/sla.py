@@ -1,6 +1,6 @@
-"""SLA targets (R-SLA-1..3, R-SLA-5): which first-response target a new ticket gets under
-a profile, and when it falls due; and the measures of R-SLA-4 (first response,
-resolution, waiting on the customer) in calendar and business time.
+"""SLA targets (R-SLA-1, R-SLA-2, R-SLA-3, R-SLA-5): which first-response target a new
+ticket gets under a profile, and when it falls due; and the measures of R-SLA-4 (first
+response, resolution, waiting on the customer) in calendar and business time.
 
 Pure: the profile and the opening instant are arguments, and the answer records the
 rule, calendar version and clock mode that produced it, so a breach can be explained and
@@ -19,7 +19,9 @@ from domain.policy.profile import PolicyProfile
 
 def sla_target(profile: PolicyProfile, *, plan: str | None, channel: str,
                category: str | None, department: str, opened_at: datetime) -> dict | None:
-    """Returns the first-response target that matches, with its due time (R-SLA-1..3)."""
+    """Returns the first-response target that matches, with its due time (R-SLA-1, R-SLA-2,
+    R-SLA-3). Targets may depend on the category: inSales answers a refund application
+    within 24 h and a complaint within 7 business days (R-PAY-3)."""
     sla = profile.section("sla")
     facts = {"plan": plan, "channel": channel, "category": category,
              "department": department}

@@ -46,7 +46,7 @@ LEFT JOIN customers c ON c.customer = d.customer
 LEFT JOIN charges ch ON ch.charge_id = d.charge_id
 WHERE d.status = 'open';
 
--- One row per ticket: its first response against its target (R-SLA-1..5).
+-- One row per ticket: its first response against its target (R-SLA-1, R-SLA-2, R-SLA-3, R-SLA-4, R-SLA-5).
 CREATE OR REPLACE VIEW analytics.first_responses AS
 SELECT t.tenant, t.ticket, t.customer, coalesce(t.plan, '(none)') AS plan, t.channel,
        t.department, t.category, t.opened_at, t.sla_target, t.first_response_due,

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS holds (
 );
 CREATE INDEX IF NOT EXISTS holds_customer ON holds (customer, at);
 
--- Every month's counters of every customer (R-QTA-1..5); `quotas` keeps only the
+-- Every month's counters of every customer (R-QTA-1, R-QTA-2, R-QTA-3, R-QTA-4, R-QTA-5); `quotas` keeps only the
 -- current month, which the scenario checks read.
 CREATE TABLE IF NOT EXISTS quota_months (
     customer            text NOT NULL,
@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS quota_usage (
 );
 CREATE INDEX IF NOT EXISTS quota_usage_month ON quota_usage (tenant, month);
 
--- The first-response clock of each ticket with a target (R-SLA-1..5). Its state is
+-- The first-response clock of each ticket with a target (R-SLA-1, R-SLA-2, R-SLA-3, R-SLA-4, R-SLA-5). Its state is
 -- derived (breached > met > stopped > running) so no event overwrites another's fact.
 CREATE TABLE IF NOT EXISTS sla_clocks (
     ticket             text PRIMARY KEY,

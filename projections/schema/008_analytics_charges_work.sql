@@ -9,7 +9,7 @@
 -- as `analytics.credits_monthly` cuts its months. Money is a numeric amount and an ISO
 -- currency, never a float: `charges.money` is written "500 RUB" by the domain.
 
--- One row per charge (R-CRD-4/5, R-PAY-1, R-QTA-2/4): credits or money, the rule and
+-- One row per charge (R-CRD-4, R-CRD-5, R-PAY-1, R-QTA-2, R-QTA-4): credits or money, the rule and
 -- the profile version that priced it, and whether it was disputed and compensated (an
 -- upheld dispute gives the credits back or refunds the money, R-DSP-3; the charge
 -- itself stays).
@@ -41,7 +41,7 @@ SELECT w.tenant, w.customer, w.ticket, w.entry, w.agent, w.at,
 FROM work_log w
 LEFT JOIN analytics.desks d ON d.tenant = w.tenant;
 
--- Every dispute, open or resolved (R-DSP-1..3): the charge it contests, its review due
+-- Every dispute, open or resolved (R-DSP-1, R-DSP-2, R-DSP-3): the charge it contests, its review due
 -- time, whether the review was overdue, and who resolved it with which reason (both
 -- empty while it is open).
 CREATE OR REPLACE VIEW analytics.disputes AS
@@ -51,7 +51,7 @@ FROM disputes x
 LEFT JOIN customers c ON c.customer = x.customer;
 
 -- One row per ticket as it stands now: its status and whether it is held until the
--- customer pays (R-CRD-6/7: `awaiting_payment`, kept out of the live queue meanwhile).
+-- customer pays (R-CRD-6, R-CRD-7: `awaiting_payment`, kept out of the live queue meanwhile).
 CREATE OR REPLACE VIEW analytics.tickets AS
 SELECT t.tenant, t.ticket, t.customer, coalesce(t.plan, '(none)') AS plan, t.department,
        t.channel, t.category, t.status, t.awaiting_payment, t.sla_breached, t.opened_at,

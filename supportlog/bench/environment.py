@@ -1,30 +1,26 @@
 """What the figures were measured on: CPUs, Python, PostgreSQL and the broker.
 
 A ratio is only comparable between runs on like machines, so the report says which.
-The broker's version is the embedded Tansu binary's own when it is the embedded one;
-for a configured cluster, the API version kafka-python negotiated with it.
+The broker is named with its version as the embedded home recorded it (Tansu's binary,
+Apache Kafka's jar) when it is the embedded one; for a configured cluster, by the kind
+`SUPPORTLOG_BROKER` gives, with the API version kafka-python negotiated with it.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from typing import Any
 
 from eventlog.kafka_config import make_producer
-from supportlog.bootstrap import System
+from supportlog.bootstrap import System, embedded_infra
 
 
-def _tansu_version() -> str | None:
-    try:
-        from supportlog.embedded import tansu_binary
-
-        out = subprocess.run([str(tansu_binary()), "--version"], capture_output=True,
-                             text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError, RuntimeError):
-        return None
-    return out.stdout.strip() or None
+def _broker(system: System, embedded: bool) -> str:
+    if not embedded:
+        return f"{system.settings.broker} (configured)"
+    state = embedded_infra(system.settings).read_state()
+    return state.kafka.described if state else system.settings.broker
 
 
 def describe(system: System, embedded: bool) -> dict[str, Any]:
@@ -42,7 +38,7 @@ def describe(system: System, embedded: bool) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "postgresql": postgres,
-        "broker": _tansu_version() if embedded else "configured",
+        "broker": _broker(system, embedded),
         "broker_api_version": ".".join(map(str, api)) if api else None,
         "embedded": embedded,
     }

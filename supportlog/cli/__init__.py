@@ -49,6 +49,10 @@ def main(verbose: bool) -> None:
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A one-shot command reports a lost broker itself, in one line (exit 3); the Kafka
+    # client's own complaints (a refresh cancelled at close, a refused connection) are
+    # noise there. Long-running commands log them as JSON lines (`use_json_logs`).
+    logging.getLogger("kafka").setLevel(logging.INFO if verbose else logging.CRITICAL)
 
 
 def entry_point() -> None:

@@ -30,6 +30,10 @@ log = logging.getLogger("supportlog.project")
 def project_command(session_timeout_ms: int | None, standalone: bool, poll_ms: int,
                     verbose: bool) -> None:
     """Runs the projector until SIGTERM/SIGINT (see `supportlog project --help`)."""
+    from kafka.errors import InvalidSessionTimeoutError
+
+    from domain.errors import InvalidArgumentError
+    from supportlog.cli.shared import fail
     from supportlog.logs import use_json_logs
     from supportlog.runtime import settle_heap
 
@@ -50,7 +54,14 @@ def project_command(session_timeout_ms: int | None, standalone: bool, poll_ms: i
             join_group=not standalone, dead_letters=True, consumer_overrides=overrides,
             client_id=f"supportlog-projector-{group}-{os.getpid()}")
         settle_heap()
-        projector.run(stop, timeout_ms=poll_ms)
+        try:
+            projector.run(stop, timeout_ms=poll_ms)
+        except InvalidSessionTimeoutError:
+            fail(InvalidArgumentError(
+                f"--session-timeout-ms: the broker refuses a "
+                f"{projector.consumer.config['session_timeout_ms']} ms session: it must "
+                "lie within its group.min.session.timeout.ms and "
+                "group.max.session.timeout.ms (Apache Kafka's defaults: 6000 and 1800000)"))
     log.info("projector stopped", extra={"group": group, "pid": os.getpid()})
 
 
@@ -60,7 +71,8 @@ def register(main: click.Group) -> None:
     @main.command("project")
     @click.option("--session-timeout-ms", type=click.IntRange(min=500), default=None,
                   help="Consumer-group session timeout (default 6000): how soon a dead "
-                  "member's partitions move to the others.")
+                  "member's partitions move to the others. The broker must allow it "
+                  "(Apache Kafka: group.min.session.timeout.ms, default 6000).")
     @click.option("--standalone", is_flag=True,
                   help="Read every partition without joining the group (one projector).")
     @click.option("--poll-ms", type=click.IntRange(min=10), default=200, show_default=True,
@@ -79,9 +91,10 @@ def register(main: click.Group) -> None:
     @main.command("status")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     def status(as_json: bool) -> None:
-        """Show the store head, the relay, each projector group's lag, the quarantine
-        and the servers' health; exit 3 if a server is unreachable, 1 if something
-        else stopped the report (a schema not migrated yet)."""
+        """Show the store head, the relay and what the topic holds, each projector
+        group's lag, the quarantine and the servers (which, their versions, health);
+        exit 3 if a server does not answer, 1 if something is wrong (a lost topic, a
+        schema not migrated yet)."""
         from supportlog.status import collect, render
 
         report = collect(settings())

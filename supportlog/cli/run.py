@@ -12,9 +12,10 @@ from uuid import uuid4
 import click
 import orjson
 
+from consumers.outage import DatabaseUnavailableError
 from domain.actor import Actor
 from domain.errors import InvalidArgumentError, SupportlogError
-from supportlog.cli.shared import operator, part_thread, stop_on_signals, system
+from supportlog.cli.shared import fail, operator, part_thread, stop_on_signals, system
 
 log = logging.getLogger("supportlog.run")
 
@@ -91,16 +92,28 @@ def answer_line(desk, line: str | bytes, clock: Callable[[], datetime],
                 new_error_id: Callable[[], str] = lambda: uuid4().hex[:12]) -> dict:
     """Executes one JSON-lines command as `actor` and returns its answer; never raises an
     Exception (`domain.commands.request`). An unexpected failure is answered
-    `internal_error` naming an id from `new_error_id`, logged with its traceback."""
+    `internal_error` naming an id from `new_error_id`, logged with its traceback; a
+    lost database is answered `database_unavailable` (the command wrote nothing)."""
+    from consumers.outage import lost_server
     from domain.commands.request import answer_json
 
+    lost: list[BaseException] = []
+
     def report(error: BaseException) -> str:
+        if lost_server(error) == "database":
+            lost.append(error)
+            return "-"
         error_id = new_error_id()
         log.error("a command line failed unexpectedly", exc_info=error,
                   extra={"error_id": error_id})
         return error_id
 
-    return answer_json(desk, line, clock, report, actor)
+    answer = answer_json(desk, line, clock, report, actor)
+    if lost:
+        return {"accepted": False, "code": "database_unavailable", "message":
+                f"PostgreSQL does not answer ({type(lost[0]).__name__}); the command wrote "
+                "nothing, and a repeat with the same command_id has no second effect"}
+    return answer
 
 
 @click.command()
@@ -151,3 +164,6 @@ def command(desk: str | None) -> None:
                 answer = answer_line(built.desk, line, wall_clock, actor)
                 sys.stdout.write(orjson.dumps(answer).decode() + "\n")
                 sys.stdout.flush()
+                if answer.get("code") == "database_unavailable":
+                    # the lines after it would wait out the lost server one by one
+                    fail(DatabaseUnavailableError(answer["message"]))

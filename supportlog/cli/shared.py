@@ -8,6 +8,7 @@ a component itself.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import logging
 import os
@@ -67,13 +68,41 @@ def fail(error: SupportlogError) -> NoReturn:
     sys.exit(EXIT_UNAVAILABLE if error.retriable else EXIT_BAD_INPUT)
 
 
-def stop_on_signals() -> threading.Event:
+#: A long-running command ends within this many seconds of SIGTERM or SIGINT, whatever
+#: the servers do (issue #16: a relay facing a killed broker once ignored SIGTERM for 80 s).
+STOP_DEADLINE_S = 4.5
+
+
+def stop_on_signals(deadline_s: float = STOP_DEADLINE_S) -> threading.Event:
     """Returns an event that SIGTERM or SIGINT sets: long-running commands finish the
-    work in hand and exit 0 once it is set."""
+    work in hand and exit 0 once it is set. Every wait of theirs is bounded, but a
+    library call may not be (eventsourcing retries a lost database for seconds): if the
+    process is still there `deadline_s` after the signal, it exits at once with status 3
+    (a server did not let it finish), which is as safe as a crash: every position is
+    stored with what it covers, and what was not confirmed is done again next time."""
     stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        if stop.is_set():
+            return
+        stop.set()
+        late = threading.Timer(deadline_s, _exit_late, (deadline_s,))
+        late.daemon = True
+        late.start()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
     return stop
+
+
+def _exit_late(deadline_s: float) -> None:
+    logging.getLogger("supportlog").warning(
+        "not stopped %.1f s after the stop signal: a server does not answer; exiting now "
+        "(nothing unconfirmed was stored)", deadline_s)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(EXIT_UNAVAILABLE)
 
 
 def part_thread(name: str, body: Callable[[], None], stop: threading.Event,

@@ -16,7 +16,7 @@ from supportlog.embedded.processes import (
     START_TIMEOUT_S,
     EmbeddedError,
     ServerState,
-    free_port,
+    claim_port,
     kill_by_pid,
     port_open,
     wait_until,
@@ -35,9 +35,17 @@ def tansu_binary() -> Path:
     return path
 
 
+def tansu_version() -> str:
+    """Returns the version the binary prints (`tansu 0.6.0` -> `0.6.0`)."""
+    out = subprocess.run([str(tansu_binary()), "--version"], capture_output=True,
+                         text=True, timeout=30, check=False)
+    return out.stdout.strip().rpartition(" ")[2] or "unknown"
+
+
 def start_broker(log_dir: Path, port: int | None = None) -> ServerState:
-    """Starts the memory-only Tansu broker on 127.0.0.1 and returns once it accepts clients."""
-    port = port or free_port()
+    """Starts the memory-only Tansu broker on 127.0.0.1 (on `port`, the recorded one, or
+    a free one the first time) and returns once it accepts clients."""
+    port = claim_port(port, "the embedded Tansu broker")
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "broker.log"
     url = f"tcp://127.0.0.1:{port}"
@@ -56,7 +64,8 @@ def start_broker(log_dir: Path, port: int | None = None) -> ServerState:
         raise
     if process.poll() is not None:
         raise EmbeddedError(f"the broker exited at start; see {log_path}")
-    return ServerState("kafka", process.pid, port, f"127.0.0.1:{port}", str(log_path))
+    return ServerState("kafka", process.pid, port, f"127.0.0.1:{port}", str(log_path),
+                       kind="tansu", version=tansu_version())
 
 
 def stop_broker(state: ServerState) -> None:

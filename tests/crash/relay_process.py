@@ -126,6 +126,7 @@ class RelayProcess:
             "SUPPORTLOG_TOPIC": settings.topic,
             "SUPPORTLOG_PARTITIONS": str(settings.partitions),
             "SUPPORTLOG_HOME": str(settings.home),
+            "SUPPORTLOG_BROKER": settings.broker,
         })
         if fault:
             env["SUPPORTLOG_FAULT"] = fault

@@ -1,4 +1,5 @@
-"""Tests of the business calendar (R-SLA-1..6, R-DSP-1, R-QTA-3, R-QTA-6): fixed instants only."""
+"""Tests of the business calendar (R-SLA-1, R-SLA-2, R-SLA-3, R-SLA-4, R-SLA-5, R-SLA-6,
+R-DSP-1, R-QTA-3, R-QTA-6): fixed instants only."""
 
 from __future__ import annotations
 
@@ -353,6 +354,10 @@ def utc(moment: datetime) -> datetime:
 
 
 def as_pauses(start: datetime, offsets) -> list[tuple[datetime, datetime]]:
+    """Pauses at elapsed-time offsets from `start`: counted in UTC, since Python adds a
+    timedelta to an aware datetime on the wall clock, which could put a pause's start
+    in a DST gap (Berlin, 29 March 2026, 02:39) after its end."""
+    start = utc(start)
     return [(start + a, start + a + length) for a, length in offsets]
 
 

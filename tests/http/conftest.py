@@ -23,8 +23,9 @@ import psycopg
 import pytest
 import uvicorn
 
-from domain.actor import Actor
+from domain.actor import SCHEDULER, Actor
 from domain.policy.profile import builtin_profile
+from replay.streams import notification_batches
 from supportlog.bootstrap import System, bootstrap
 from supportlog.settings import Settings
 from supportlog.status import applied_through
@@ -67,7 +68,27 @@ class Api:
         self.system.desk.execute(command, args, at or datetime.now(UTC), actor=OPERATOR)
 
     def head(self) -> int:
-        return self.system.desk.recorder.max_notification_id() or 0
+        """The position of the newest event a caller caused. The scheduler's own firings
+        do not count: a breach of a ticket an earlier test opened may fall due (once the
+        projector has its timer) while a later test runs, and is no write of that test."""
+        caused = self.caused_after(0)
+        return caused[-1] if caused else 0
+
+    def caused_after(self, position: int) -> list[int]:
+        """The positions after `position` of the events a caller caused (`head`)."""
+        return [e.position for batch in notification_batches(self.system.desk, position,
+                                                             with_hash=False)
+                for e in batch if e.actor != SCHEDULER.record()]
+
+    def written_since(self, head: int) -> list[str]:
+        """The types of the events stored after position `head`, less the scheduler's:
+        its timers fire in the background whenever they come due (the month rollovers
+        of customers registered at T0 catch up, one month at a time, while a module
+        runs), so "nothing was written" cannot be read off the store's head alone."""
+        from replay.streams import envelopes
+
+        return [e.type for e in envelopes(self.system.desk, head)
+                if (e.actor or {}).get("id") != "scheduler"]
 
 
 def nothing_due(system: System) -> bool:

@@ -1,7 +1,7 @@
-"""R-AUD-1 and R-DSP-1..3 through the real pipeline: every charge's receipt agrees with
-re-pricing under its recorded profile version; a stored amount or profile altered in
-the store is reported loudly with exit status 1; disputes are reviewed on the desk's
-calendar, go overdue, and end upheld with a compensating event or rejected."""
+"""R-AUD-1 and R-DSP-1, R-DSP-2, R-DSP-3 through the real pipeline: every charge's receipt
+agrees with re-pricing under its recorded profile version; a stored amount or profile
+altered in the store is reported loudly with exit status 1; disputes are reviewed on the
+desk's calendar, go overdue, and end upheld with a compensating event or rejected."""
 
 from __future__ import annotations
 

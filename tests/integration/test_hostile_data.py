@@ -2,7 +2,7 @@
 a name or a work log's agent) breaks none of the log's readers: the projector
 quarantines the events whose rows PostgreSQL refuses, `rebuild --compare` reaches the
 same verdict and finds no difference (it crashed in its COPY before), and `verify` and
-`audit all` pass (R-AUD-1..3)."""
+`audit all` pass (R-AUD-1, R-AUD-2, R-AUD-3)."""
 
 from __future__ import annotations
 

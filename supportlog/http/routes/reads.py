@@ -21,7 +21,9 @@ from domain.actor import Actor, guard_owner
 from domain.customer import Customer
 from domain.personal import ERASED, withheld
 from domain.subscription import Subscription
+from domain.ticket import Ticket
 from projections import queries
+from replay.streams import as_envelopes, stream
 from supportlog.http.auth import ID_PATTERN, caller
 from supportlog.http.models import Me, Page
 from supportlog.http.problems import NotFoundError
@@ -74,6 +76,21 @@ def ticket(request: Request, desk: str, ticket: Id,
     with read_models(request) as conn:
         row = queries.ticket(conn, desk, ticket)
     return owned(actor, row, "unknown_ticket", f"ticket {ticket!r}")
+
+
+@router.get("/tickets/{ticket}/events", summary="Every event on a ticket (its timeline)",
+            response_model=list[dict[str, Any]],
+            description="From the event store, oldest first: type, time, who (the actor) "
+                        "and the event's data.")
+def ticket_events(request: Request, desk: str, ticket: Id,
+                  actor: Annotated[Actor, Depends(reader("ticket"))]) -> list[dict[str, Any]]:
+    services = request.app.state.services
+    with read_models(request) as conn:
+        row = queries.ticket(conn, desk, ticket)
+    owned(actor, row, "unknown_ticket", f"ticket {ticket!r}")
+    return [{"type": e.type, "at": e.time, "version": e.aggregate_version,
+             "actor": e.actor, "data": e.data}
+            for e in as_envelopes(stream(services.desk, Ticket.id_for(ticket)))]
 
 
 @router.get("/customers/{customer}", summary="A customer's account",
@@ -133,6 +150,30 @@ def disputes(request: Request, desk: str, customer: Id,
     _own_customer(request, desk, actor, customer)
     with read_models(request) as conn:
         return queries.disputes(conn, desk, customer)
+
+
+@router.get("/customers/{customer}/ledger", summary="Every change of a customer's balance",
+            response_model=list[dict[str, Any]],
+            description="Oldest first, each with the balance after it and its cause "
+                        "(R-CRD-9).")
+def ledger(request: Request, desk: str, customer: Id,
+           actor: Annotated[Actor, Depends(reader("customer"))]) -> list[dict[str, Any]]:
+    _own_customer(request, desk, actor, customer)
+    with read_models(request) as conn:
+        return queries.ledger(conn, desk, customer)
+
+
+@router.get("/disputes", summary="The desk's disputes, by review due time (R-DSP-1)",
+            response_model=list[dict[str, Any]],
+            description="Open ones first; a customer gets only its own.")
+def desk_disputes(request: Request, desk: str,
+                  actor: Annotated[Actor, Depends(reader("disputes"))],
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+    with read_models(request) as conn:
+        if actor.role == "customer":
+            assert actor.customer is not None
+            return queries.disputes(conn, desk, actor.customer)[:limit]
+        return queries.desk_disputes(conn, desk, limit)
 
 
 @router.get("/disputes/{dispute}", summary="A dispute", response_model=dict[str, Any])
