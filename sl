@@ -21,6 +21,36 @@ if [ "$want" != "$have" ]; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
   echo "$want" > "$stamp"
 fi
+# The console's chart library (Chart.js, from the npm registry): installed here, served
+# by the process from supportlog/console/static/vendor (gitignored), never from a CDN.
+# The tarball is checked against the registry's pinned sha512 before it is unpacked.
+chartjs_version="4.6.1"
+chartjs_sha512="hJyniucsFmq//EvXYvJ6c6mahPoI3kaxdjVH8awTaJ/fDNWeSqqqArixMJWkWNN6fcYvPU3HneSANFNYtRi61g=="
+vendor="$root/supportlog/console/static/vendor"
+install_chartjs() {
+  command -v npm >/dev/null || { echo "sl: npm is missing (apt-get install npm): the console will have no charts" >&2; return 0; }
+  local pack got
+  pack="$(mktemp -d)"
+  if ! (cd "$pack" && npm pack "chart.js@$chartjs_version" --silent >/dev/null); then
+    echo "sl: npm pack chart.js@$chartjs_version failed: the console will have no charts" >&2
+    rm -rf "$pack"; return 0
+  fi
+  got="$(openssl dgst -sha512 -binary "$pack/chart.js-$chartjs_version.tgz" | base64 -w0)"
+  if [ "$got" != "$chartjs_sha512" ]; then
+    echo "sl: chart.js-$chartjs_version.tgz does not match its pinned sha512; not installed" >&2
+    rm -rf "$pack"; return 0
+  fi
+  mkdir -p "$vendor"
+  tar -xzf "$pack/chart.js-$chartjs_version.tgz" -C "$pack" package/dist/chart.umd.js package/LICENSE.md
+  cp "$pack/package/dist/chart.umd.js" "$vendor/chart.umd.js"
+  cp "$pack/package/LICENSE.md" "$vendor/chart.js.LICENSE.md"
+  echo "$chartjs_version" > "$vendor/.chartjs"
+  rm -rf "$pack"
+}
+if [ ! -s "$vendor/chart.umd.js" ] || [ "$(cat "$vendor/.chartjs" 2>/dev/null)" != "$chartjs_version" ]; then
+  echo "sl: installing Chart.js $chartjs_version for the console" >&2
+  install_chartjs
+fi
 if [ "${1:-}" = "test" ]; then
   shift
   broker=tansu
@@ -37,6 +67,18 @@ if [ "${1:-}" = "test" ]; then
     apache-kafka) select=(-m broker) ;;
     *) echo "sl: --broker must be tansu or apache-kafka, got '$broker'" >&2; exit 2 ;;
   esac
+  # The console's browser tests (-m browser) drive Debian's Chromium.
+  if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+      echo "sl: installing Debian's chromium for the browser tests" >&2
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get install -y -qq chromium >/dev/null 2>&1 || {
+        apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; }
+    else
+      echo "sl: the browser tests need /usr/bin/chromium: sudo apt-get install chromium" >&2
+      exit 1
+    fi
+  fi
   "$venv/bin/ruff" check .
   # Each run gets a temporary folder of its own: pytest's shared /tmp/pytest-of-$USER
   # keeps only the newest three runs, so a run started beside this one would delete the

@@ -16,7 +16,8 @@ can log work or uphold a dispute in the name of an agent id nobody issued). A `s
 (an integration: billing, a helpdesk front end, an import) is trusted to name the agent
 or customer it acts for, as the local operator is; the event still records the service
 as the actor, so the log says who made the claim. A `customer` principal's missing
-`customer` argument is its own id; naming another is the domain's `not_owner`.
+`customer` argument is its own id; naming another is the domain's `not_owner`. Who asks
+for an erasure (`by`) is, for a principal, the principal itself.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ ACCOUNT_WORK = ("register_customer", "buy_license", "start_subscription", "chang
                 "cancel_subscription", "buy_package", "purchase_credits",
                 "grant_addon_credits")
 
+#: Erasing a customer's personal data (R-PRV-1): the desk admin alone, who answers for
+#: the request (a service or an agent may not destroy a key nobody can get back).
+PRIVACY_WORK = ("erase_customer",)
+
 _ALL = frozenset(TOKEN_ROLES)
 
 #: Which token roles may run each command (the local roles may run every one).
@@ -47,6 +52,7 @@ COMMAND_ROLES: dict[str, frozenset[str]] = {
     **{c: frozenset({"customer", "service"}) for c in CUSTOMER_VOICE},
     **{c: frozenset({"agent", "desk_admin", "service"}) for c in AGENT_WORK},
     **{c: frozenset({"desk_admin", "service"}) for c in ACCOUNT_WORK},
+    **{c: frozenset({"desk_admin"}) for c in PRIVACY_WORK},
 }
 
 #: Which token roles may use each read or desk-administration action. A customer may
@@ -66,7 +72,14 @@ READ_ROLES: dict[str, frozenset[str]] = {
     "list_tokens": frozenset({"desk_admin"}),
     "create_token": frozenset({"desk_admin"}),
     "revoke_token": frozenset({"desk_admin"}),
+    "pipeline": frozenset({"desk_admin", "auditor", "service"}),
+    "retry_dead_letters": frozenset({"desk_admin"}),
 }
+
+#: Roles that read a customer's personal data in plain text (R-PRV-1): the customer
+#: (its own), the desk's staff and auditors. A `service` reads `[sealed]` in its place:
+#: an integration has the data it sent, and needs none back.
+SEES_PERSONAL_DATA = frozenset({"customer", "agent", "desk_admin", "auditor"})
 
 #: Reads and actions a customer may use only on what is its own.
 OWN_ONLY = frozenset({"ticket", "customer", "charges", "receipt", "disputes", "dispute",
@@ -82,6 +95,11 @@ def may(role: str, action: str) -> bool:
     if allowed is None:
         allowed = READ_ROLES.get(action, frozenset())
     return role in allowed
+
+
+def sees_personal_data(actor: Actor) -> bool:
+    """True if `actor` reads personal data in plain text (the local roles do)."""
+    return actor.role in LOCAL_ROLES or actor.role in SEES_PERSONAL_DATA
 
 
 def _a(role: str) -> str:
@@ -113,6 +131,12 @@ def authorize_command(actor: Actor | None, command: str, args: Any) -> Any:
             filled["agent"] = actor.id
         elif filled["agent"] != actor.id:
             raise ForbiddenError(f"{_a(actor.role)} acts only as itself: agent must be "
+                                 f"{actor.id!r} or left out")
+    if "by" in fields and actor.role in TOKEN_ROLES:
+        if filled.get("by") is None:
+            filled["by"] = actor.id
+        elif filled["by"] != actor.id:
+            raise ForbiddenError(f"{_a(actor.role)} acts only as itself: by must be "
                                  f"{actor.id!r} or left out")
     if "customer" in fields and actor.role == "customer" and filled.get("customer") is None:
         filled["customer"] = actor.customer

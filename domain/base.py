@@ -7,6 +7,17 @@ type names such as `credit.charged`, never under Python class paths, so moving a
 never orphans a stored event. Aggregates never read the clock: every event's
 `timestamp` is the `now` the command was given.
 
+Events evolve by versions, never by rewriting what is stored (architecture decision
+10, docs/events.md "Versions of an event type"). An event class states its
+`class_version`; a class at version N > 1 has static `upcast_vK_vK+1(state)` methods,
+which the library's mapper runs, in order, on the state of an event stored at version
+K when it is read. An upcaster changes only the event's own fields and only with JSON
+values (text, numbers, booleans, null, lists, objects), so the very same function also
+upcasts the `data` of a record published at version K (`eventlog.versions`). An event's
+hash is that of the event as stored (R-AUD-3): an event created now hashes its fields
+and, above version 1, its `class_version`; an event read from an older version keeps
+the hash of its stored form, computed before it was upcast (`domain.sealing`).
+
 An event caused by a command of a known principal also carries `actor` (its role and
 id, `domain.actor`), set as the event is made and before anything hashes it, so the
 hash chain covers who acted (R-ACL-1). It is not a dataclass field: an event made
@@ -36,6 +47,10 @@ ENVELOPE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp",
                              "originator_topic", "prev_hash", "customer", "tenant", "ref",
                              "actor"})
 
+#: The key under which an event read from an older stored version keeps the hash of its
+#: stored form (`domain.sealing`); never a field, never stored, never published.
+STORED_HASH = "_stored_hash"
+
 _ID_NAMESPACE = UUID("6f1d6b52-63a5-4a0e-9a51-2c8f3e0d9b11")
 
 def stable_names(name: str):
@@ -55,6 +70,7 @@ def _register(cls: type[SupportAggregate], name: str) -> type[SupportAggregate]:
                 and name not in ("Event", "Created")):
             register_topic(value.TOPIC, value)
             EVENT_TYPES[value.TOPIC] = value
+            value.SCHEMA_VERSION = value.class_version
     return cls
 
 
@@ -107,7 +123,11 @@ class SupportAggregate(Aggregate):
         """A support desk event: the customer it belongs to and its chain link."""
 
         TOPIC: ClassVar[str]
+        #: The version of this event type's fields; the envelope's `schemaversion`.
+        class_version: ClassVar[int] = 1
         SCHEMA_VERSION: ClassVar[int] = 1
+        #: Fields that hold personal data, as sealed values (`domain.personal`, R-PRV-1).
+        PERSONAL: ClassVar[tuple[str, ...]] = ()
         customer: str
         tenant: str
         ref: str
@@ -124,13 +144,22 @@ class SupportAggregate(Aggregate):
 
         @property
         def hash(self) -> str:
-            """The hex SHA-256 of this event's type and content (R-AUD-3)."""
-            return event_hash(self.TOPIC, vars(self))
+            """The hex SHA-256 of this event's type and content as stored (R-AUD-3): its
+            fields, with its `class_version` above 1; for an event upcast from an older
+            stored version, the hash its stored form had."""
+            state = vars(self)
+            stored = state.get(STORED_HASH)
+            if stored is not None:
+                return stored
+            if self.class_version > 1:
+                state = {**state, "class_version": self.class_version}
+            return event_hash(self.TOPIC, state)
 
         @property
         def payload(self) -> dict[str, Any]:
             """The event's own fields, without the store's bookkeeping."""
-            return {k: v for k, v in vars(self).items() if k not in ENVELOPE_FIELDS}
+            return {k: v for k, v in vars(self).items()
+                    if k not in ENVELOPE_FIELDS and k != STORED_HASH}
 
     class Created(Event, Aggregate.Created):
         """The first event of an aggregate."""

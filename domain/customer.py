@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.base import SupportAggregate, aggregate_id, stable_names
+from domain.personal import Sealed, unprotected, upcast_domain_v1_v2
 
 
 @stable_names("aggregate.customer")
@@ -22,43 +23,61 @@ class Customer(SupportAggregate):
         return aggregate_id("customer", customer)
 
     class Registered(SupportAggregate.Created):
+        """A customer registered. `email` and `name` are personal data, sealed with the
+        customer's key (v2, R-PRV-1); in v1 they were plain text."""
+
         TOPIC = "customer.registered"
-        email: str | None
-        name: str | None
+        class_version = 2
+        PERSONAL = ("email", "name")
+        email: Sealed | None
+        name: Sealed | None
         anonymous: bool
         profile_version: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """`email` and `name`, plain text in v1, become `{"enc": "none", "text": ...}`
+            (null stays null)."""
+            state["email"] = unprotected(state.get("email"))
+            state["name"] = unprotected(state.get("name"))
 
         def evolve(self, aggregate: Any) -> None:
             aggregate.email = self.email
             aggregate.name = self.name
+            aggregate.erased = False
             aggregate.anonymous = self.anonymous
             aggregate.registered_at = self.timestamp
             aggregate.licenses = {}
             aggregate.subscriptions = []
             aggregate.packages = {}
             aggregate.usage = {}
-            aggregate.domains = []
 
     class LicenseBought(SupportAggregate.Event):
-        """A licence bought; it starts a free support period (R-SUB-2)."""
+        """A licence bought; it starts a free support period (R-SUB-2). `domain` is
+        personal data, sealed (v2, R-PRV-1); `domain_ref` names it (`domain.personal`):
+        null on events upcast from v1, whose domain was plain text."""
 
         TOPIC = "customer.license_bought"
+        class_version = 2
+        PERSONAL = ("domain",)
         license: str
         product: str
-        domain: str | None
+        domain: Sealed | None
+        domain_ref: str | None
         plan: str
         period_starts_at: datetime
         period_ends_at: datetime
         after_period: dict | None
 
+        upcast_v1_v2 = staticmethod(upcast_domain_v1_v2)
+
         def evolve(self, aggregate: Any) -> None:
             aggregate.licenses[self.license] = {
                 "product": self.product, "plan": self.plan, "domain": self.domain,
+                "domain_ref": self.domain_ref,
                 "starts_at": self.period_starts_at, "ends_at": self.period_ends_at,
                 "after_period": self.after_period, "ended": False,
             }
-            if self.domain and self.domain not in aggregate.domains:
-                aggregate.domains.append(self.domain)
 
     class SupportPeriodEnded(SupportAggregate.Event):
         """A licence's free support period ran out (timer, R-SUB-5)."""
@@ -71,16 +90,20 @@ class Customer(SupportAggregate):
             aggregate.licenses[self.license]["ended"] = True
 
     class SubscriptionAdded(SupportAggregate.Event):
-        """The customer holds a new subscription (its lifecycle is its own aggregate)."""
+        """The customer holds a new subscription (its lifecycle is its own aggregate).
+        `domain` sealed and `domain_ref` as in `customer.license_bought` (v2)."""
 
         TOPIC = "customer.subscription_added"
+        class_version = 2
+        PERSONAL = ("domain",)
         subscription: str
-        domain: str | None
+        domain: Sealed | None
+        domain_ref: str | None
+
+        upcast_v1_v2 = staticmethod(upcast_domain_v1_v2)
 
         def evolve(self, aggregate: Any) -> None:
             aggregate.subscriptions.append(self.subscription)
-            if self.domain and self.domain not in aggregate.domains:
-                aggregate.domains.append(self.domain)
 
     class PackageBought(SupportAggregate.Event):
         """An Incident or Examination package: one request of limited work (R-SUB-4)."""
@@ -177,6 +200,21 @@ class Customer(SupportAggregate):
         def evolve(self, aggregate: Any) -> None:
             aggregate.usage_for(self.month)
 
+    class Erased(SupportAggregate.Event):
+        """The customer's personal data was erased on request (R-PRV-1, R-PRV-2): the
+        data key that sealed it was destroyed in the same transaction as this event was
+        stored, so every sealed value of the customer, wherever it went, is unreadable;
+        ids, amounts, hashes and MACs stay. `by` is who erased, `reason` why (it must not
+        hold the personal data itself). Downstream services erase their copies."""
+
+        TOPIC = "customer.erased"
+        by: str
+        reason: str
+
+        def evolve(self, aggregate: Any) -> None:
+            aggregate.erased = True
+            aggregate.email = aggregate.name = None
+
     def usage_in(self, month: str) -> dict[str, int]:
         """Returns the usage counters of `month` without creating them."""
         return dict(self.usage.get(month)
@@ -188,8 +226,9 @@ class Customer(SupportAggregate):
             month, {"requests_used": 0, "modifications_used": 0, "free_used": 0})
 
     @classmethod
-    def register(cls, *, customer: str, now: datetime, email: str | None, name: str | None,
-                 anonymous: bool, profile_id: str, profile_version: int) -> Customer:
+    def register(cls, *, customer: str, now: datetime, email: Sealed | None,
+                 name: Sealed | None, anonymous: bool, profile_id: str,
+                 profile_version: int) -> Customer:
         """Returns a newly registered customer."""
         return cls.start(cls.Registered, id=cls.id_for(customer), now=now, customer=customer,
                          ref=customer, tenant=profile_id, email=email, name=name,

@@ -38,6 +38,7 @@ from domain.errors import (
     PastRewriteError,
 )
 from domain.instants import within_range
+from domain.personal import UNSEALED, PersonalData
 from domain.policy.profile import PolicyProfile
 from domain.principal import Principal  # noqa: F401  (its events live in this store)
 from domain.receipt import CommandReceipt
@@ -69,6 +70,8 @@ DEFAULT_CACHE_SIZE = 10_000
 
 #: Stored topics whose arrival makes the desk forget the profiles it has read.
 _PROFILE_TOPICS = frozenset({Tenant.Founded.TOPIC, Tenant.ProfileAdopted.TOPIC})
+#: The stored topic whose arrival makes the desk's cipher drop the data keys it holds.
+_ERASED_TOPIC = "customer.erased"
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,17 @@ class SupportDesk(Application):
     def __init__(self, env: dict[str, str] | None = None,
                  profile_override: Callable[[str], PolicyProfile | None] | None = None,
                  retry_pause: Callable[[int], None] | None = None,
-                 cache_size: int = DEFAULT_CACHE_SIZE, signer: Signer | None = None):
+                 cache_size: int = DEFAULT_CACHE_SIZE, signer: Signer | None = None,
+                 personal: PersonalData | None = None):
         """`retry_pause(attempt)` waits before deciding again after losing a race; the
         composition root injects a jittered backoff (the domain owns no clock or RNG).
         `cache_size` bounds each thread's aggregate cache (0: no cache). `signer` seals
-        every stored event (`domain.sealing`); the root builds it from the log key."""
+        every stored event (`domain.sealing`); the root builds it from the log key.
+        `personal` seals personal fields before they enter an event (`domain.personal`,
+        R-PRV-1); the root builds it from the master key. Without one, a desk (the pure
+        tests' in-memory ones) stores them unprotected."""
         self._signer = signer  # read by construct_mapper, during the library's __init__
+        self.personal: PersonalData = personal or UNSEALED
         super().__init__(env=env)
         self.retry_pause = retry_pause or (lambda attempt: None)
         self.cache_size = cache_size
@@ -144,6 +152,7 @@ class SupportDesk(Application):
     def _begin_attempt(self) -> AggregateCache | None:
         """Brings the thread's cache up to date with the store and marks the attempt."""
         if self.cache_size <= 0:
+            self.personal.forget()  # no log read to learn of an erasure from
             return None
         cache = getattr(self._local, "cache", None)
         if cache is None:
@@ -151,6 +160,8 @@ class SupportDesk(Application):
         topics = cache.begin()
         if topics is None or topics & _PROFILE_TOPICS:
             self._profiles.clear()  # another writer may have adopted a profile
+        if topics is None or _ERASED_TOPIC in topics:
+            self.personal.forget()  # no copy of an erased customer's key stays here
         self._local.active = True
         return cache
 

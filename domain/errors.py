@@ -89,6 +89,13 @@ class NotOwnerError(SupportlogError):
     code = "not_owner"
 
 
+class CustomerErasedError(SupportlogError):
+    """Raised when a command would start something new for, or write personal data of,
+    a customer whose personal data was erased (R-PRV-1): the key that sealed it is gone."""
+
+    code = "customer_erased"
+
+
 class InvalidArgumentError(SupportlogError):
     """Raised for malformed or out-of-range input; the message names the field."""
 
@@ -156,6 +163,7 @@ ERRORS_BY_CODE: dict[str, type[SupportlogError]] = {
         WrittenRequestRequiredError, InvalidTransitionError, UnknownCustomerError,
         UnknownTicketError, DuplicateIdError, AnonymousNotAcceptedError, NotOwnerError,
         InvalidArgumentError, InsufficientCreditsError, ChannelNotOfferedError,
-        ConflictError, InternalError, ForbiddenError, IdempotencyKeyReusedError,
+        ConflictError, InternalError, CustomerErasedError, ForbiddenError,
+        IdempotencyKeyReusedError,
     )
 }

@@ -25,13 +25,19 @@ class CommandReceipt(SupportAggregate):
     class Accepted(SupportAggregate.Created):
         TOPIC = "command.accepted"
         #: v2 added `fingerprint`; receipts stored before it lack the field.
-        SCHEMA_VERSION = 2
+        class_version = 2
         command_id: str
         command: str
         events: list
         #: `desk.fingerprint` of the command and its arguments; receipts stored before
         #: it existed have none (a default, so their stored bytes and hashes hold).
         fingerprint: str | None = None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A receipt stored at v1 gains `fingerprint` null (one stored by code that
+            wrote the field without stating its version keeps its own)."""
+            state.setdefault("fingerprint", None)
 
         def evolve(self, aggregate: Any) -> None:
             aggregate.command_id = self.command_id

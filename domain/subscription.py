@@ -7,6 +7,7 @@ from typing import Any
 
 from domain.base import SupportAggregate, aggregate_id, stable_names
 from domain.errors import InvalidTransitionError
+from domain.personal import Sealed, upcast_domain_v1_v2
 
 
 @stable_names("aggregate.subscription")
@@ -18,21 +19,30 @@ class Subscription(SupportAggregate):
         return aggregate_id("subscription", subscription)
 
     class Started(SupportAggregate.Created):
+        """A subscription started. `domain` is personal data, sealed (v2, R-PRV-1);
+        `domain_ref` names it: null on events upcast from v1 (plain-text domain)."""
+
         TOPIC = "subscription.started"
+        class_version = 2
+        PERSONAL = ("domain",)
         subscription: str
         plan: str
         term: str
-        domain: str | None
+        domain: Sealed | None
+        domain_ref: str | None
         starts_at: datetime
         ends_at: datetime
         price: str | None
         profile_version: int
+
+        upcast_v1_v2 = staticmethod(upcast_domain_v1_v2)
 
         def evolve(self, aggregate: Any) -> None:
             aggregate.subscription = self.subscription
             aggregate.plan = self.plan
             aggregate.term = self.term
             aggregate.domain = self.domain
+            aggregate.domain_ref = self.domain_ref
             aggregate.starts_at = self.starts_at
             aggregate.ends_at = self.ends_at
             aggregate.status = "active"

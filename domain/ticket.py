@@ -15,6 +15,7 @@ from typing import Any
 
 from domain.base import SupportAggregate, aggregate_id, stable_names
 from domain.errors import InvalidTransitionError
+from domain.personal import Sealed, unprotected
 
 OPEN_STATES = ("new", "open", "waiting_on_customer")
 STATUSES = ("new", "open", "waiting_on_customer", "solved", "closed", "declined",
@@ -38,15 +39,22 @@ class Ticket(SupportAggregate):
         `measured` (R-SLA-4): seconds of calendar and of business time
         (`*_business_seconds`) this event ends, with the calendar and clock that counted
         them: `waiting_seconds` on the customer in all (0), and the clock the ticket is
-        measured by. Events recorded before `measured` existed lack it."""
+        measured by. Events recorded before `measured` existed lack it. `subject`, `body`
+        and `domain` are personal data, sealed with the customer's key, and `domain_ref`
+        names the domain (v2, R-PRV-1); v1 held the subject and domain in plain text and
+        no body."""
 
         TOPIC = "ticket.opened"
+        class_version = 2
+        PERSONAL = ("subject", "body", "domain")
         ticket: str
         department: str
         channel: str
         category: str | None
-        subject: str
-        domain: str | None
+        subject: Sealed
+        body: Sealed | None
+        domain: Sealed | None
+        domain_ref: str | None
         plan: str | None
         rank: int
         queue_order: str
@@ -59,10 +67,19 @@ class Ticket(SupportAggregate):
         profile_version: int
         measured: dict | None = None
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """`subject` and `domain`, plain text in v1, become `{"enc": "none", "text":
+            ...}` (null stays null); `body` (v1 had none) and `domain_ref` are null."""
+            state["subject"] = unprotected(state.get("subject"))
+            state["body"] = None
+            state["domain"] = unprotected(state.get("domain"))
+            state["domain_ref"] = None
+
         def evolve(self, aggregate: Any) -> None:
-            for name in ("ticket", "department", "channel", "category", "subject", "domain",
-                         "plan", "rank", "queue_order", "paid_work", "package", "package_minutes",
-                         "sla"):
+            for name in ("ticket", "department", "channel", "category", "subject", "body",
+                         "domain", "domain_ref", "plan", "rank", "queue_order", "paid_work",
+                         "package", "package_minutes", "sla"):
                 setattr(aggregate, name, getattr(self, name))
             aggregate.status = "new"
             aggregate.opened_at = self.timestamp

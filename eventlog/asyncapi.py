@@ -1,5 +1,7 @@
 """The AsyncAPI 3.0 document of the published log: one channel (the topic), one message
-per event type, built from the same generated schemas as the JSON Schema catalogue.
+per version of each event type, built from the same schemas as the JSON Schema catalogue.
+The current version of a type is the message named by the type (`credit.charged`);
+each earlier version the topic may still hold is `<type>.v<n>` (`customer.registered.v1`).
 
 It describes the application that publishes (the relay), so its operation is `send`;
 a subscriber generates its client from the same document. Schemas are embedded in the
@@ -19,6 +21,7 @@ from eventlog.catalogue import (
     REQUIRED_ATTRIBUTES,
     description_of,
     event_schema,
+    versions_of,
 )
 from eventlog.envelope import HEADER_NAMES
 
@@ -73,23 +76,32 @@ def _version() -> str:
         return "0.0.0"
 
 
+def message_name(type_name: str, version: int) -> str:
+    """Returns the name of the message of `type_name` at `version` (see the module doc)."""
+    current = EVENT_TYPES[type_name].class_version
+    return type_name if version == current else _component_name(type_name, version)
+
+
 def asyncapi_document(topic: str, partitions: int) -> dict[str, Any]:
     """Returns the AsyncAPI 3.0 document of `topic` with `partitions` partitions."""
-    types = sorted(EVENT_TYPES.items())
+    versions = [(name, version) for name in sorted(EVENT_TYPES)
+                for version in versions_of(name)]
     messages = {
-        name: {
-            "name": name,
-            "title": f"{name} v{cls.SCHEMA_VERSION}",
-            "summary": description_of(cls) or name,
+        message_name(name, version): {
+            "name": message_name(name, version),
+            "title": f"{name} v{version}",
+            "summary": (event_schema(name, version).get("description")
+                        or description_of(EVENT_TYPES[name]) or name),
             "contentType": "application/json",
             "headers": _headers(name),
-            "payload": _payload(name, cls.SCHEMA_VERSION),
+            "payload": _payload(name, version),
             "bindings": {"kafka": {
                 "key": {"type": "string", "description": "The customer id."},
                 "bindingVersion": KAFKA_BINDING_VERSION}},
         }
-        for name, cls in types
+        for name, version in versions
     }
+    names = list(messages)
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
@@ -109,7 +121,7 @@ def asyncapi_document(topic: str, partitions: int) -> dict[str, Any]:
             "address": topic,
             "title": "Every stored event",
             "description": DELIVERY,
-            "messages": {name: {"$ref": f"#/components/messages/{name}"} for name, _ in types},
+            "messages": {name: {"$ref": f"#/components/messages/{name}"} for name in names},
             "bindings": {"kafka": {"topic": topic, "partitions": partitions,
                                    "bindingVersion": KAFKA_BINDING_VERSION}},
         }},
@@ -117,11 +129,11 @@ def asyncapi_document(topic: str, partitions: int) -> dict[str, Any]:
             "action": "send",
             "title": "The relay publishes every stored event",
             "channel": {"$ref": "#/channels/events"},
-            "messages": [{"$ref": f"#/channels/events/messages/{name}"} for name, _ in types],
+            "messages": [{"$ref": f"#/channels/events/messages/{name}"} for name in names],
         }},
         "components": {
             "messages": messages,
-            "schemas": {_component_name(name, cls.SCHEMA_VERSION): _embedded(event_schema(name))
-                        for name, cls in types},
+            "schemas": {_component_name(name, version):
+                        _embedded(event_schema(name, version)) for name, version in versions},
         },
     }

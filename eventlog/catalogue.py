@@ -5,22 +5,33 @@ type annotations, `domain.base.EVENT_TYPES`), so the published contract cannot d
 from what the relay sends: a new event type or field appears here by construction, and
 a field type this module cannot describe fails loudly instead of being guessed. It
 describes the JSON the envelope produces (`eventlog.envelope`): decimals as strings,
-instants as RFC 3339 strings, sets as arrays. It names no Kafka and no database.
+instants as RFC 3339 strings, sets as arrays, personal data as sealed values. It names
+no Kafka and no database.
+
+Every version of a type that was ever published stays in the catalogue: the topic still
+holds records of it. The current version's schema is generated; each earlier one is
+kept as it was published, in `published.json` (which also holds the current ones, so a
+change to a published version is seen: `publication_problems`, docs/events.md
+"Versions of an event type").
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import types
 import typing
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import domain.desk  # noqa: F401  (imports every aggregate, which fills EVENT_TYPES)
 from domain.base import ENVELOPE_FIELDS as BASE_ENVELOPE_FIELDS
 from domain.base import EVENT_TYPES
+from domain.personal import AESGCM, UNPROTECTED, Sealed
 from eventlog.envelope import SPEC_VERSION
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -34,8 +45,31 @@ ENVELOPE_FILE = "envelope.schema.json"
 #: `SupportAggregate.Event.payload` leaves out; the catalogue test checks they agree).
 ENVELOPE_FIELDS = BASE_ENVELOPE_FIELDS
 
+#: Every published version's schema, by `<type>.v<n>` (see the module doc).
+PUBLISHED_FILE = Path(__file__).with_name("published.json")
+
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 _HASH = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+
+#: The schema of a personal field's value (`domain.personal`, R-PRV-1).
+SEALED_SCHEMA: dict[str, Any] = {
+    "title": "sealed personal data",
+    "description": "Personal data (R-PRV-1): encrypted with the customer's data key "
+                   "`kid` (AES-GCM; `ct` is the base64 of the 12-byte nonce, the "
+                   "ciphertext and the 16-byte tag), readable only through supportlog while "
+                   "that key exists; after `customer.erased` nobody can read it. "
+                   "`{\"enc\": \"none\"}` is a value stored in plain text before "
+                   "encryption existed.",
+    "anyOf": [
+        {"type": "object", "properties": {
+            "enc": {"const": AESGCM}, "kid": {"type": "string"},
+            "ct": {"type": "string", "contentEncoding": "base64"}},
+         "required": ["enc", "kid", "ct"], "additionalProperties": False},
+        {"type": "object", "properties": {
+            "enc": {"const": UNPROTECTED}, "text": {"type": "string"}},
+         "required": ["enc", "text"], "additionalProperties": False},
+    ],
+}
 _SCALARS: dict[Any, dict[str, Any]] = {
     str: {"type": "string"},
     bool: {"type": "boolean"},
@@ -44,6 +78,7 @@ _SCALARS: dict[Any, dict[str, Any]] = {
     Decimal: {"type": "string", "pattern": DECIMAL_PATTERN},
     datetime: {"type": "string", "format": "date-time"},
     UUID: {"type": "string", "format": "uuid"},
+    Sealed: SEALED_SCHEMA,
     Any: {},
 }
 
@@ -105,14 +140,31 @@ def event_file(type_name: str, version: int) -> str:
     return f"events/{type_name}.v{version}.schema.json"
 
 
-def event_schema(type_name: str) -> dict[str, Any]:
-    """Returns the JSON Schema of the `data` of events of `type_name`."""
+@functools.cache
+def published_schemas() -> dict[str, dict[str, Any]]:
+    """Returns every published version's schema by `<type>.v<n>` (`published.json`)."""
+    return json.loads(PUBLISHED_FILE.read_text(encoding="utf-8"))
+
+
+def versions_of(type_name: str) -> list[int]:
+    """Returns every version of the type that may be on the topic, oldest first."""
+    return list(range(1, EVENT_TYPES[type_name].class_version + 1))
+
+
+def event_schema(type_name: str, version: int | None = None) -> dict[str, Any]:
+    """Returns the JSON Schema of the `data` of events of `type_name` at `version`
+    (default: the current one, generated; an earlier one as it was published)."""
     event_class = EVENT_TYPES[type_name]
+    if version is not None and version != event_class.class_version:
+        key = f"{type_name}.v{version}"
+        if key not in published_schemas():
+            raise CatalogueError(f"{key}: no such published version")
+        return published_schemas()[key]
     where = f"{type_name} ({event_class.__qualname__})"
     fields = payload_fields(event_class)
     return {
         "$schema": DIALECT,
-        "title": f"{type_name} v{event_class.SCHEMA_VERSION}",
+        "title": f"{type_name} v{event_class.class_version}",
         "description": description_of(event_class),
         "type": "object",
         "properties": {name: json_schema_of(hint, f"{where}.{name}")
@@ -169,10 +221,11 @@ def envelope_schema() -> dict[str, Any]:
     """Returns the JSON Schema of a record value: the envelope, with `data` checked
     against the schema of the record's type and version, by a `$ref` relative to the
     envelope's own file (`events/<type>.v<n>.schema.json`)."""
-    versions = {name: cls.SCHEMA_VERSION for name, cls in sorted(EVENT_TYPES.items())}
+    versions = [(name, version) for name in sorted(EVENT_TYPES)
+                for version in versions_of(name)]
     properties = {name: {**schema, "description": text}
                   for name, schema, text in ENVELOPE_ATTRIBUTES}
-    properties["type"] = {**properties["type"], "enum": list(versions)}
+    properties["type"] = {**properties["type"], "enum": sorted(EVENT_TYPES)}
     return {
         "$schema": DIALECT,
         "title": "supportlog event envelope",
@@ -187,14 +240,61 @@ def envelope_schema() -> dict[str, Any]:
                                    "schemaversion": {"const": version}},
                     "required": ["type", "schemaversion"]},
              "then": {"properties": {"data": {"$ref": event_file(name, version)}}}}
-            for name, version in versions.items()
+            for name, version in versions
         ],
     }
 
 
 def schema_files() -> dict[str, dict[str, Any]]:
-    """Returns every schema document by its path relative to the catalogue's root."""
+    """Returns every schema document by its path relative to the catalogue's root: the
+    envelope and every version of every event type."""
     files = {ENVELOPE_FILE: envelope_schema()}
-    for name, cls in sorted(EVENT_TYPES.items()):
-        files[event_file(name, cls.SCHEMA_VERSION)] = event_schema(name)
+    for name in sorted(EVENT_TYPES):
+        for version in versions_of(name):
+            files[event_file(name, version)] = event_schema(name, version)
     return files
+
+
+def publication_problems() -> list[str]:
+    """Returns what `published.json` says against the event classes (empty: nothing).
+
+    Every version of every type must be published; a version once published may only
+    gain optional fields (a new field with a default: readers ignore what they do not
+    know), never lose, rename or retype one or make one required; that is a new version
+    with an upcaster (docs/events.md "Versions of an event type")."""
+    problems: list[str] = []
+    kept = published_schemas()
+    for name in sorted(EVENT_TYPES):
+        for version in versions_of(name):
+            key = f"{name}.v{version}"
+            if key not in kept:
+                problems.append(f"{key} is not in {PUBLISHED_FILE.name}: publish it "
+                                f"(`supportlog schema publish`)")
+        current = EVENT_TYPES[name].class_version
+        before, now = kept.get(f"{name}.v{current}"), event_schema(name)
+        if before is None:
+            continue
+        for field, schema in before["properties"].items():
+            if field not in now["properties"]:
+                problems.append(f"{name}.v{current}: field {field!r} was removed or "
+                                "renamed: that is a new version with an upcaster")
+            elif now["properties"][field] != schema:
+                problems.append(f"{name}.v{current}: field {field!r} changed its type: "
+                                "that is a new version with an upcaster")
+        if set(now["required"]) != set(before["required"]):
+            problems.append(f"{name}.v{current}: its required fields changed (a new field "
+                            "must be optional, with a default)")
+        elif now["properties"].keys() - before["properties"].keys():
+            problems.append(f"{name}.v{current} gained the optional field(s) "
+                            f"{sorted(now['properties'].keys() - before['properties'])}: "
+                            f"publish it (`supportlog schema publish`)")
+    return problems
+
+
+def published_now() -> dict[str, dict[str, Any]]:
+    """Returns `published.json` as it must read after publishing the current versions:
+    earlier versions as they were, the current ones as generated."""
+    kept = dict(published_schemas())
+    for name in EVENT_TYPES:
+        kept[f"{name}.v{EVENT_TYPES[name].class_version}"] = event_schema(name)
+    return dict(sorted(kept.items()))

@@ -6,6 +6,13 @@ decoding them, the envelope (docs/events.md), and that delivery is at least once
 an event id already handled is skipped. With --group it joins a consumer group and
 commits after printing; without, it reads every partition from the beginning.
 
+With --keep FILE it also keeps what it printed, a line per charge, as a service keeps
+its copy of the data it was sent. When a customer's personal data is erased
+(`customer.erased`, R-PRV-2) it deletes that customer's lines from its copy: a
+downstream service erases its copies too. (The topic never carries personal data in
+plain text; a service that learned it elsewhere, from an e-mail or a form, forgets it
+here.)
+
     python examples/print_charges.py --bootstrap localhost:9092 --topic supportlog.events
 """
 
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -29,6 +37,28 @@ def receipt(envelope: dict) -> str:
             f"{data['balance_after']}"
             + (f", {hold.get('reserved')} reserved and {hold.get('captured')} captured"
                if hold else ""))
+
+
+def keep(path: str, envelope: dict, line: str) -> None:
+    """Appends a printed charge to the service's copy."""
+    with open(path, "a", encoding="utf-8") as copy:
+        copy.write(json.dumps({"customer": envelope["customer"], "line": line}) + "\n")
+
+
+def forget(path: str, customer: str) -> int:
+    """Deletes every line of `customer` from the service's copy (written anew, then put
+    in place in one step, so a crash leaves the old copy or the new one); returns how
+    many were deleted."""
+    try:
+        with open(path, encoding="utf-8") as copy:
+            lines = copy.readlines()
+    except FileNotFoundError:
+        return 0
+    kept = [line for line in lines if json.loads(line)["customer"] != customer]
+    with open(f"{path}.new", "w", encoding="utf-8") as copy:
+        copy.writelines(kept)
+    os.replace(f"{path}.new", path)
+    return len(lines) - len(kept)
 
 
 def consumer_for(args: argparse.Namespace) -> KafkaConsumer:
@@ -49,28 +79,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--topic", default="supportlog.events")
     parser.add_argument("--group", default=None, help="consumer group (default: none)")
     parser.add_argument("--max-messages", type=int, default=None,
-                        help="exit 0 after printing this many charges")
+                        help="exit 0 after handling this many events (charges printed, "
+                             "erasures applied)")
     parser.add_argument("--timeout", type=float, default=None,
-                        help="exit 1 if --max-messages are not printed within this many s")
+                        help="exit 1 if --max-messages are not handled within this many s")
+    parser.add_argument("--keep", metavar="FILE", default=None,
+                        help="keep the printed charges in FILE, and delete a customer's "
+                             "when they are erased")
     args = parser.parse_args(argv)
     consumer = consumer_for(args)
     deadline = time.monotonic() + args.timeout if args.timeout else None
     seen: set[str] = set()
+    erased: set[str] = set()  # customers erased: nothing of theirs is kept again
     try:
         while args.max_messages is None or len(seen) < args.max_messages:
             if deadline and time.monotonic() > deadline:
-                print(f"timed out after {len(seen)} charges", file=sys.stderr)
+                print(f"timed out after {len(seen)} charges and erasures", file=sys.stderr)
                 return 1
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
-                    headers = dict(record.headers or [])
-                    if headers.get("ce_type") != b"credit.charged":
+                    kind = dict(record.headers or []).get("ce_type")
+                    if kind not in (b"credit.charged", b"customer.erased"):
                         continue  # filtered on the header: the body is not even decoded
                     envelope = json.loads(record.value)
                     if envelope["id"] in seen:
-                        continue  # a re-publication of a charge already printed
+                        continue  # a re-publication of an event already handled
                     seen.add(envelope["id"])
-                    print(receipt(envelope), flush=True)
+                    if kind == b"customer.erased":
+                        erased.add(envelope["customer"])
+                        gone = forget(args.keep, envelope["customer"]) if args.keep else 0
+                        print(f"forgot customer {envelope['customer']}: {gone} line(s) "
+                              "of the copy deleted (customer.erased)", flush=True)
+                    else:
+                        line = receipt(envelope)
+                        print(line, flush=True)
+                        if args.keep and envelope["customer"] not in erased:
+                            keep(args.keep, envelope, line)
                     if len(seen) == args.max_messages:
                         return 0  # uncommitted: at least once, a rerun may print again
             if args.group:

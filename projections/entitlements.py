@@ -1,7 +1,8 @@
 """What customers hold: licences and their support periods (R-SUB-2, R-SUB-5),
 subscriptions (R-SUB-1), Incident/Examination packages (R-SUB-4) and the domains they
 own (R-TKT-11). The desk's screens and analysts read these; the domain decides
-entitlements from its own aggregates, never from these rows.
+entitlements from its own aggregates, never from these rows. Domains are copied sealed,
+as the events hold them, and named by their ref (R-PRV-1).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ def fold_licenses(e: Any) -> list[Change]:
     d = e.data
     return [Upsert("licenses", {"customer": e.customer, "license": d["license"]}, {
         "tenant": e.tenant, "product": d["product"], "plan": d.get("plan"),
-        "domain": d.get("domain"), "period_starts_at": d["period_starts_at"],
+        "domain": d.get("domain"), "domain_ref": d.get("domain_ref"),
+        "period_starts_at": d["period_starts_at"],
         "period_ends_at": d["period_ends_at"], "after_period": d.get("after_period"),
         "period_ended": False, "bought_at": e.time})]
 
@@ -32,7 +34,8 @@ def fold_subscriptions(e: Any) -> list[Change]:
     d = e.data
     return [Upsert("subscriptions", {"subscription": d["subscription"]}, {
         "customer": e.customer, "tenant": e.tenant, "plan": d["plan"], "term": d["term"],
-        "domain": d.get("domain"), "starts_at": d["starts_at"], "ends_at": d["ends_at"],
+        "domain": d.get("domain"), "domain_ref": d.get("domain_ref"),
+        "starts_at": d["starts_at"], "ends_at": d["ends_at"],
         "price": d.get("price"), "profile_version": d.get("profile_version"),
         "status": "active", "updated_at": e.time})]
 
@@ -73,5 +76,6 @@ def fold_package_assigned(e: Any) -> list[Change]:
 
 @folds("domain.claimed")
 def fold_domains(e: Any) -> list[Change]:
-    return [Upsert("domains", {"domain": e.data["domain"]}, {
+    return [Upsert("domains", {"ref": e.ref}, {
+        "domain": e.data["domain"], "domain_ref": e.data.get("domain_ref"),
         "customer": e.customer, "tenant": e.tenant, "claimed_at": e.time})]

@@ -21,6 +21,9 @@ not_projected("command.accepted",
 not_projected("ticket.charge_disputed",
               "an index for audits on the charge's own stream; the dispute itself is "
               "projected from dispute.opened")
+not_projected("privacy.store_migrated",
+              "the record of a store's re-encryption (docs/privacy.md); the mapping it "
+              "vouches for is its own table, privacy_migration_map")
 not_projected("principal.issued",
               "who may act is read from the principals table the token service writes in "
               "the same call (it holds the token hashes, which no event carries)")

@@ -60,10 +60,13 @@ def customer(conn: psycopg.Connection, tenant: str, name: str) -> dict[str, Any]
 def customer_account(conn: psycopg.Connection, tenant: str,
                      name: str) -> dict[str, Any] | None:
     """The account: balance, holds, this month's quota counters, the ban, licences and
-    subscriptions."""
+    subscriptions. The name, e-mail and domains are as the read models hold them:
+    sealed values (R-PRV-1), which the reader reveals to whom may see them."""
     found = customer(conn, tenant, name)
     if found is None:
         return None
+    found.update(_row(conn.execute(
+        "SELECT name, email, erased_at FROM customers WHERE customer = %s", (name,))) or {})
     balance = conn.execute("SELECT credits FROM balances WHERE customer = %s",
                            (name,)).fetchone()
     found["balance"] = balance[0] if balance else None
@@ -137,3 +140,53 @@ def queue(conn: psycopg.Connection, tenant: str, department: str, limit: int,
         "last_customer_comment_at FROM service_queue WHERE tenant = %s AND department = %s "
         "AND position > %s ORDER BY position LIMIT %s",
         (tenant, department, after_position, limit)))
+
+
+def queue_board(conn: psycopg.Connection, tenant: str, department: str,
+                limit: int) -> list[dict[str, Any]]:
+    """The department's queue in serving order (R-TKT-6), each ticket with its
+    first-response due time and whether it breached (the console's board)."""
+    return _rows(conn.execute(
+        "SELECT q.position, q.ticket, q.customer, q.rank, q.status, q.opened_at, "
+        "q.last_customer_comment_at, t.plan, t.first_response_due, t.sla_breached "
+        "FROM service_queue q JOIN tickets t USING (ticket) WHERE q.tenant = %s "
+        "AND q.department = %s ORDER BY q.position LIMIT %s", (tenant, department, limit)))
+
+
+def ledger(conn: psycopg.Connection, tenant: str, customer: str) -> list[dict[str, Any]]:
+    """Every change of the customer's balance, oldest first, each with its cause
+    (R-CRD-9): `cause_type` (purchase, addon, charge, dispute, ...) and `cause`."""
+    return _rows(conn.execute(
+        "SELECT l.at, l.delta, l.balance_after, l.cause_type, l.cause FROM ledger l "
+        "JOIN customers c USING (customer) WHERE l.customer = %s AND c.tenant = %s "
+        "ORDER BY l.at, l.event_id", (customer, tenant)))
+
+
+def desk_disputes(conn: psycopg.Connection, tenant: str, limit: int) -> list[dict[str, Any]]:
+    """The desk's disputes, open ones first, each by its review due time (R-DSP-1)."""
+    return _rows(conn.execute(
+        _DISPUTE + "ORDER BY d.status <> 'open', d.due_at NULLS LAST, d.dispute LIMIT %s",
+        (tenant, limit)))
+
+
+def timers_due(conn: psycopg.Connection, tenant: str, until: datetime,
+               limit: int) -> list[dict[str, Any]]:
+    """The desk's pending timers due by `until`, soonest first: those whose subject is
+    one of the desk's tickets, customers or disputes."""
+    return _rows(conn.execute(
+        "SELECT m.timer_id, m.kind, m.subject, m.due_at FROM timers m WHERE m.due_at <= %s "
+        "AND (EXISTS (SELECT FROM tickets t WHERE t.ticket = m.subject AND t.tenant = %s) "
+        "OR EXISTS (SELECT FROM customers c WHERE c.customer = "
+        "split_part(m.subject, '/', 1) AND c.tenant = %s) "
+        "OR EXISTS (SELECT FROM disputes d JOIN customers c USING (customer) "
+        "WHERE d.dispute = m.subject AND c.tenant = %s)) ORDER BY m.due_at, m.timer_id "
+        "LIMIT %s", (until, tenant, tenant, tenant, limit)))
+
+
+def breaches_by_week(conn: psycopg.Connection, tenant: str) -> list[dict[str, Any]]:
+    """SLA breaches of the desk per ISO week (of the due time) and plan (R-SLA-5)."""
+    return _rows(conn.execute(
+        "SELECT to_char(date_trunc('week', b.due_at), 'IYYY-\"W\"IW') AS week, "
+        "coalesce(t.plan, 'no plan') AS plan, count(*) AS breaches "
+        "FROM sla_breaches b LEFT JOIN tickets t USING (ticket) WHERE b.tenant = %s "
+        "GROUP BY 1, 2 ORDER BY 1, 2", (tenant,)))

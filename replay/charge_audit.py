@@ -1,6 +1,10 @@
 """`supportlog audit charge`: read the streams behind one charge and build its receipt
 (R-AUD-1); `audit all` sweeps every charge in the log.
 
+The ticket's subject is shown as the reader is entitled to see it (`reveal`: the
+composition root's cipher decrypts it while the customer's key exists, `[erased]`
+after, R-PRV-1); nothing else in a receipt is personal.
+
 A charge id is `<ticket>/<n>`, so the ticket's stream is found from it directly; the
 customer's credit account and the desk's adopted profiles are streams too, and the
 disputes are named on the ticket's stream (`ticket.charge_disputed`), so a receipt
@@ -19,6 +23,7 @@ from domain.credit_account import CreditAccount
 from domain.desk import SupportDesk
 from domain.dispute import Dispute
 from domain.errors import InvalidArgumentError
+from domain.personal import Reveal, without_keys
 from domain.ticket import Ticket
 from eventlog.envelope import Envelope
 from replay.profiles import AdoptedProfiles
@@ -33,9 +38,10 @@ class UnknownChargeError(InvalidArgumentError):
 class ChargeAuditor:
     """Builds receipts from one store; keeps the adopted profiles."""
 
-    def __init__(self, desk: SupportDesk):
+    def __init__(self, desk: SupportDesk, reveal: Reveal = without_keys):
         self.desk = desk
         self.profiles = AdoptedProfiles(desk)
+        self.reveal = reveal
 
     @staticmethod
     def disputes_of(charge_id: str, ticket_events: list[Envelope]) -> list[str]:
@@ -67,6 +73,8 @@ class ChargeAuditor:
                     for name in self.disputes_of(charge_id, ticket_events)]
         receipt = build_receipt(charge_id, ticket_events, account_events, adoption, disputes)
         assert receipt is not None  # the entry was found above
+        receipt.ticket["subject"] = self.reveal(customer, Ticket.Opened.TOPIC, "subject",
+                                                receipt.ticket["subject"])
         return receipt
 
     def charge_ids(self) -> Iterator[str]:
@@ -94,7 +102,8 @@ class Sweep:
 
 
 def sweep(desk: SupportDesk, progress: Callable[[int], None] | None = None) -> Sweep:
-    """Audits every charge in the log; returns how many agree and the ones that do not."""
+    """Audits every charge in the log; returns how many agree and the ones that do not.
+    Nothing personal is read: no subject is revealed."""
     auditor = ChargeAuditor(desk)
     result = Sweep()
     for charge_id in auditor.charge_ids():

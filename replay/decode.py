@@ -12,11 +12,14 @@ own transcoding and orjson, as `from_event` would. The envelope's `hash` is left
 whoever needs the chain (`verify`, the relay, the audit) builds its envelopes the
 general way.
 
-Anything this path does not know how to reproduce exactly (an encrypted or compressed
-store, an event class that upcasts old versions, a transcoding it cannot name, JSON
-orjson refuses) goes the general way instead, so the result is always the envelope
-`from_event` would build, with an empty hash; `tests/integration/test_rebuild_bulk.py`
-checks that on a whole log.
+An event stored at an earlier version of its class has its payload upcast by the
+class's own upcasters (they change only JSON fields, `domain.base`), as the mapper
+would have upcast the event. Anything this path does not know how to reproduce exactly
+(an encrypted or compressed store, an event stored by a newer version of the code, a
+transcoding it cannot name, JSON orjson refuses) goes the general way instead, so the
+result is always the envelope `from_event` would build, with an empty hash;
+`tests/integration/test_rebuild_bulk.py` checks that on a whole log, and
+`tests/integration/test_main_log.py` on a log of events stored at version 1.
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ class EnvelopeDecoder:
         #: The fast path needs plain JSON: no cipher, no compressor, the JSON transcoder.
         self.fast = (mapper.cipher is None and mapper.compressor is None
                      and bool(self.transcodings))
-        #: Per stored topic: (type name, schema version), or None to go the general way.
-        self._classes: dict[str, tuple[str, int] | None] = {}
+        #: Per stored topic: (class, type name, schema version), or None: the general way.
+        self._classes: dict[str, tuple[Any, str, int] | None] = {}
         #: Per aggregate id: its text and its bytes (for event ids).
         self._aggregates: dict[UUID, tuple[str, bytes]] = {}
 
@@ -79,27 +82,29 @@ class EnvelopeDecoder:
         pair = self._aggregates[aggregate_id] = (str(aggregate_id), aggregate_id.bytes)
         return pair
 
-    def _class_of(self, topic: str) -> tuple[str, int]:
-        """Returns the type name and schema version of the event class stored as
+    def _class_of(self, topic: str) -> tuple[Any, str, int]:
+        """Returns the class, type name and schema version of the event class stored as
         `topic`; raises _Slow for a class whose events need the domain event."""
         if topic not in self._classes:
             cls = resolve_topic(topic)
-            # a class that upcasts stored versions, or computes its payload its own way,
-            # needs the domain event
-            simple = (getattr(cls, "class_version", 1) == 1 and hasattr(cls, "TOPIC")
+            # a class that computes its payload its own way needs the domain event
+            simple = (hasattr(cls, "TOPIC")
                       and getattr(cls, "payload", None) is SupportAggregate.Event.payload)
-            self._classes[topic] = (cls.TOPIC, cls.SCHEMA_VERSION) if simple else None
+            self._classes[topic] = (cls, cls.TOPIC, cls.class_version) if simple else None
         known = self._classes[topic]
         if known is None:
             raise _Slow
         return known
 
     def _fast(self, n: Any) -> Envelope:
-        type_name, schema_version = self._class_of(n.topic)
+        cls, type_name, schema_version = self._class_of(n.topic)
         try:
             state = orjson.loads(n.state)
         except orjson.JSONDecodeError as e:  # NaN, an infinite number, a lone surrogate
             raise _Slow from e
+        stored_version = state.pop("class_version", 1)
+        if type(stored_version) is not int or stored_version > schema_version:
+            raise _Slow  # (the mapper says what is wrong with it)
         stamp = state["timestamp"]
         customer, tenant, ref = state["customer"], state["tenant"], state["ref"]
         prev_hash = state["prev_hash"]
@@ -107,7 +112,7 @@ class EnvelopeDecoder:
         if actor is not None and (type(actor) is not dict or any(
                 type(v) is not str for v in actor.values())):
             raise _Slow  # (who acted is plain text, as `domain.actor` records it)
-        if "class_version" in state or type(stamp) is not dict or len(stamp) != 2 \
+        if type(stamp) is not dict or len(stamp) != 2 \
                 or stamp.get("_type_") != "datetime_iso" or type(customer) is not str \
                 or type(tenant) is not str or type(ref) is not str \
                 or type(prev_hash) is not str:
@@ -115,6 +120,9 @@ class EnvelopeDecoder:
         aggregate = self._aggregates.get(n.originator_id)
         if aggregate is None:
             aggregate = self._aggregate(n.originator_id)
+        data = {k: self._value(v) for k, v in state.items() if k not in _NOT_DATA}
+        for version in range(stored_version, schema_version):
+            getattr(cls, f"upcast_v{version}_v{version + 1}")(data)
         return Envelope(
             id=event_id_text(n.originator_id, n.originator_version, aggregate[1]),
             type=type_name,
@@ -128,7 +136,7 @@ class EnvelopeDecoder:
             position=n.id,
             prev_hash=prev_hash,
             hash="",
-            data={k: self._value(v) for k, v in state.items() if k not in _NOT_DATA},
+            data=data,
             actor=actor,
         )
 

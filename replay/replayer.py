@@ -24,7 +24,7 @@ from domain.policy.profile import PolicyProfile
 from eventlog.envelope import Envelope
 from projections.timers import TimersTable
 from replay.rebuild import ShadowFolder
-from replay.recorded import ADOPTION, recorded_command
+from replay.recorded import ADOPTION, COMMANDS, recorded_command
 from replay.sources import StoreSource
 from replay.streams import envelopes, head
 from replay.tally import Figures, tally
@@ -76,6 +76,8 @@ class Replayer:
 
     def __post_init__(self) -> None:
         self.desk = self.isolated.desk_with(self.override)
+        #: The ref of a domain the history recorded in plain text (`replay.recorded`).
+        self.ref: Callable[[str], str] = self.desk.personal.ref
         conn = self.isolated.connect()
         timers = ShadowFolder(conn, "public", only={"timers"})
         written = StoreSource(self.desk)
@@ -104,7 +106,7 @@ class Replayer:
         if envelope.type == ADOPTION:
             self.desk.adopt(PolicyProfile.from_record(envelope.data["profile"], "log"), at)
             return
-        recorded = recorded_command(envelope)
+        recorded = recorded_command(envelope, self.ref)
         if recorded is None:
             return
         self.commands += 1
@@ -123,6 +125,7 @@ class Replayer:
                progress: Callable[[int, int], None] | None = None) -> None:
         """Replays every command and adoption of `live` up to `end`, then fires the
         timers due by `last_at`. Reads `live` only."""
+        self.ref = live.personal.ref
         total, done = head(live), 0
         for envelope in envelopes(live):
             done += 1
@@ -132,7 +135,7 @@ class Replayer:
             if (end is not None and at > end) or (
                     self.tenant is not None and envelope.tenant != self.tenant):
                 continue
-            if envelope.type == ADOPTION or recorded_command(envelope) is not None:
+            if envelope.type == ADOPTION or envelope.type in COMMANDS:
                 self.feed(envelope, at)
         self.finish(last_at)
         if progress:

@@ -19,6 +19,7 @@ from domain.desk import SupportDesk
 from eventlog.envelope import Envelope, EnvelopeError
 from eventlog.kafka_config import make_consumer
 from eventlog.topic_reader import TopicReadTimeoutError, high_water_marks
+from eventlog.versions import current
 from replay.streams import BATCH_SIZE, head, notification_batches
 
 
@@ -119,7 +120,7 @@ class TopicSource:
                             continue  # arrived after this read began: the next read's
                         self.next_offsets[record.partition] = record.offset + 1
                         try:
-                            batch.append(Envelope.decode(record.value))
+                            batch.append(current(Envelope.decode(record.value)))
                         except EnvelopeError as e:
                             self.undecodable.append(
                                 f"{record.topic}/{record.partition}@{record.offset}: {e}")

@@ -27,6 +27,7 @@ from typing import Any
 from domain.desk import SupportDesk
 from domain.errors import InvalidArgumentError
 from domain.policy.profile import PolicyProfile, builtin_profile
+from replay.recorded import DEPLOYMENT_RECORDS
 from replay.replayer import Override, Rejection, Replayer
 from replay.streams import envelopes
 from replay.tally import Figures, count, difference, is_zero, total, within
@@ -152,6 +153,8 @@ def _survey(live: SupportDesk, report: WhatIfReport,
     to its end: any recorded event, a timer's too, shows the history had reached it."""
     last_at: datetime | None = None
     for envelope in envelopes(live):
+        if envelope.type in DEPLOYMENT_RECORDS:
+            continue  # a record of the deployment (a store re-encrypted), no desk's history
         if tenant is not None and envelope.tenant != tenant:
             continue
         if within(envelope, report.start, report.end):

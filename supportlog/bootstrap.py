@@ -3,9 +3,12 @@
 It resolves where the servers are (the configured ones, or the embedded pair, started
 when not running), applies the schema migrations, creates the topic explicitly, loads
 the log key (or creates it on first use) and checks it is the store's
-(`supportlog.log_key`), and hands out the desk (sealing every event with that key), the
-relay, the projector, the scheduler and the dead-letter sink. Without the store's key
-the system only reads: the desk and the relay refuse to write, saying why.
+(`supportlog.log_key`), loads the master key of personal data likewise
+(`supportlog.privacy.master_key`), and hands out the desk (sealing every event with the
+log key, and every personal field with the customer's data key), the relay, the
+projector, the scheduler and the dead-letter sink. Without the store's log key the
+system only reads: the desk and the relay refuse to write, saying why; without its
+master key it neither seals nor reveals personal data, and says why.
 Every entry point asks it: the CLI, status, the scenario runner, the demo, the bench and
 replay's isolated stores (`isolated_system`); tests call the same functions with their
 own settings, so what they exercise is what production runs.
@@ -28,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from eventsourcing.utils import get_topic
 from kafka import KafkaConsumer, KafkaProducer
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -40,6 +44,7 @@ from consumers.outage import DatabaseUnavailableError
 from consumers.projector import Projector
 from consumers.relay import Relay
 from consumers.relay_loop import Clients
+from domain.actor import Actor
 from domain.desk import SupportDesk
 from domain.due_timers import TimerFiring
 from domain.policy.profile import PolicyProfile
@@ -56,6 +61,10 @@ from projections.timers import TimersTable
 from supportlog.connections import limit_pool, pg_connect, pg_limits, redacted
 from supportlog.log_key import KeySlot, LogKeyError, settle_key
 from supportlog.principals import Principals
+from supportlog.privacy.cipher import PersonalCipher
+from supportlog.privacy.erase import Erasure, erase_customer
+from supportlog.privacy.master_key import settle_master
+from supportlog.privacy.recorder import ErasingRecorder
 from supportlog.scheduler import Scheduler
 from supportlog.settings import Settings
 
@@ -84,10 +93,12 @@ PIPELINE: tuple[tuple[str, str, str], ...] = (
 
 
 def desk_env(database_url: str) -> dict[str, str]:
-    """Returns the `eventsourcing` environment for the store at `database_url`."""
+    """Returns the `eventsourcing` environment for the store at `database_url`: its
+    recorder destroys an erased customer's key as it stores the erasure."""
     info = conninfo_to_dict(database_url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": get_topic(ErasingRecorder),
         "POSTGRES_DBNAME": str(info.get("dbname", "postgres")),
         "POSTGRES_HOST": str(info.get("host", "127.0.0.1")),
         "POSTGRES_PORT": str(info.get("port", "5432")),
@@ -112,14 +123,22 @@ def jittered_backoff(attempt: int) -> None:
 
 
 def make_desk(settings: Settings, database_url: str, seal: KeySlot,
+              personal: PersonalCipher,
               profile_override: Callable[[str], PolicyProfile | None] | None = None
               ) -> SupportDesk:
     """Returns a desk on the store at `database_url`, with the root's backoff and
     connection limits, sealing every event with the key `seal` holds (or refusing to
-    write while it holds none)."""
+    write while it holds none) and every personal field with `personal` (R-PRV-1)."""
     return limit_pool(SupportDesk(env=desk_env(database_url), retry_pause=jittered_backoff,
                                   cache_size=settings.desk_cache,
-                                  profile_override=profile_override, signer=seal))
+                                  profile_override=profile_override, signer=seal,
+                                  personal=personal))
+
+
+def make_cipher(database_url: str, problem: str) -> PersonalCipher:
+    """Returns the cipher of personal data of the store at `database_url`, refusing to
+    seal or open anything (`problem`) until a master key is settled."""
+    return PersonalCipher(lambda: pg_connect(database_url, autocommit=True), problem)
 
 
 @dataclass
@@ -133,6 +152,10 @@ class System:
     faults: FaultSwitch
     #: The desk's signer, holding the store's log key (`supportlog.log_key`).
     seal: KeySlot = field(default_factory=lambda: KeySlot("this system only reads"))
+    #: The cipher of personal data, holding the master key (`supportlog.privacy`): the
+    #: desk seals with it; entitled readers reveal with it (`personal.revealer`).
+    personal: PersonalCipher = field(
+        default_factory=lambda: PersonalCipher(None, "this system only reads"))
     _closers: list[Any] = field(default_factory=list)
 
     @property
@@ -184,9 +207,11 @@ class System:
         return Principals(self.desk, pool or self.pool(2), clock or wall_clock)
 
     def api(self, clock: Callable[[], datetime] | None = None) -> Any:
-        """Returns the HTTP API (a FastAPI application) of this system: its own pool,
-        the token service, the rate limit, idempotency keys and read-your-writes waits
-        of `Settings`, and isolated stores for what-if replays."""
+        """Returns the HTTP API (a FastAPI application) of this system, with the web
+        console under /console: its own pool, the token service, the console's
+        sessions, the rate limit, idempotency keys and read-your-writes waits of
+        `Settings`, and isolated stores for what-if replays."""
+        from supportlog.console.sessions import ConsoleSessions
         from supportlog.http.app import create_app
         from supportlog.http.auth import BearerTokens
         from supportlog.http.freshness import Health, ProjectionWatch
@@ -210,14 +235,26 @@ class System:
                                   settings.topic, settings.group_id, settings.read_wait_s,
                                   health),
             health=health, clock=clock or wall_clock,
-            isolated=lambda label: isolated_system(settings, label))
+            isolated=lambda label: isolated_system(settings, label),
+            erase=self.erase_customer, revealer=self.personal.revealer,
+            sessions=ConsoleSessions(pool, principals, clock or wall_clock))
         return create_app(services)
 
     def desk_with(self, profile_override: Callable[[str], PolicyProfile | None] | None
                   ) -> SupportDesk:
         """Returns another desk on this store that decides under `profile_override`
         where it names a profile (the what-if replay); the caller closes it."""
-        return make_desk(self.settings, self.database_url, self.seal, profile_override)
+        return make_desk(self.settings, self.database_url, self.seal, self.personal,
+                         profile_override)
+
+    def erase_customer(self, customer: str, *, reason: str, by: str | None = None,
+                       actor: Actor | None = None) -> Erasure:
+        """Erases `customer`'s personal data (R-PRV-1, R-PRV-2): `customer.erased` with
+        `by` and `reason` (and `actor`, who acted), the data key destroyed in the same
+        transaction, the key table vacuumed (`supportlog.privacy.erase`). What
+        `supportlog erase` and the API's erase route call; the actor's role is checked
+        by the one table (`domain.access`)."""
+        return erase_customer(self, customer, reason=reason, by=by, actor=actor)
 
     def producer(self) -> KafkaProducer:
         """Returns a new producer, closed with the system."""
@@ -322,6 +359,7 @@ class System:
                 else:
                     closer.close()
         self.desk.close()
+        self.personal.close()
 
 
 def embedded_infra(settings: Settings) -> Any:
@@ -354,27 +392,32 @@ def bootstrap(settings: Settings, *, prepare: bool = True) -> System:
         raise ValueError("bootstrap(prepare=False) needs both servers' addresses")
     if not prepare:
         seal = KeySlot("this system was built read-only, without the log key")
+        personal = make_cipher(settings.database_url,
+                               "this system was built read-only, without the master key")
         return System(settings, settings.database_url, settings.kafka_bootstrap,
-                      make_desk(settings, settings.database_url, seal),
-                      FaultSwitch(settings.fault), seal)
+                      make_desk(settings, settings.database_url, seal, personal),
+                      FaultSwitch(settings.fault), seal, personal)
     seal = KeySlot()
+    personal = make_cipher(settings.database_url, "the master key is not settled yet")
     try:
         with pg_connect(settings.database_url, autocommit=True) as conn:
             migrate(conn)
             with schema_lock(conn):  # the desk creates the event store's tables
-                desk = make_desk(settings, settings.database_url, seal)
+                desk = make_desk(settings, settings.database_url, seal, personal)
             try:
                 ensure_topic(settings.kafka_bootstrap, settings.topic, settings.partitions)
                 seal.settle(settle_key(settings, conn, lambda: _newest(desk)))
+                personal.settle(settle_master(settings, conn))
             except BaseException:
                 desk.close()
+                personal.close()
                 raise
     except psycopg.OperationalError as e:
         raise DatabaseUnavailableError(
             f"PostgreSQL does not answer at {redacted(settings.database_url)}: "
             f"{str(e).strip()}") from e
     return System(settings, settings.database_url, settings.kafka_bootstrap, desk,
-                  FaultSwitch(settings.fault), seal)
+                  FaultSwitch(settings.fault), seal, personal)
 
 
 def _newest(desk: SupportDesk) -> tuple[int, bool]:

@@ -10,6 +10,7 @@ breaches, auto-close, rollovers, expiries), and at the end every timer due by `e
 has fired, so the state is the one at `end`. Steps the workload has after `end` (the
 rest of a conversation) are not played. Running the demo again adds a new run with its
 own ids next to the earlier ones; `--fresh` starts the embedded servers from empty.
+The report ends with the console's address and a demo agent's token, printed once.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class DemoResult:
     timers_fired: int = 0
     events_before: int = 0
     events_after: int = 0
+    #: The console's demo agent (principal id, token), when the run issued one.
+    agent: tuple[str, str] | None = field(default=None, repr=False)
 
     @property
     def events(self) -> int:
@@ -66,9 +69,10 @@ def next_prefix(system: System) -> str:
 
 
 def play(system: System, *, seed: int, customers: int, days: int, end: datetime,
-         progress: Progress | None = None) -> DemoResult:
+         progress: Progress | None = None, issue_agent: bool = False) -> DemoResult:
     """Plays the activity of the `days` that end at `end` through `system`'s pipeline
-    and fires every timer due by `end`: the state left is the one at `end`."""
+    and fires every timer due by `end`: the state left is the one at `end`. With
+    `issue_agent`, the run also issues the console's demo agent (`result.agent`)."""
     start = end - timedelta(days=days)
     result = DemoResult(next_prefix(system), start, end,
                         events_before=system.desk.recorder.max_notification_id() or 0)
@@ -90,6 +94,8 @@ def play(system: System, *, seed: int, customers: int, days: int, end: datetime,
         if progress:
             progress.advance(task, len(bucket))
     result.timers_fired += scheduler.fire_due(end)
+    if issue_agent:  # its `principal.issued` is an event of this run, published with it
+        result.agent = demo_agent(system)
     pipeline.sync()
     result.events_after = system.desk.recorder.max_notification_id() or 0
     return result
@@ -196,6 +202,37 @@ def report(system: System, result: DemoResult, console: Console,
             console.print(f"  {command}", soft_wrap=True, markup=False, highlight=False)
 
 
+#: Where `./sl serve` serves the console by default (`serve --host/--port`).
+CONSOLE_URL = "http://127.0.0.1:8080/console"
+#: The desk whose demo agent the demo signs up: it sells credits, so its customers'
+#: accounts have balances to chart, charges to audit and disputes to review.
+CONSOLE_DESK = "cart-power"
+
+
+def demo_agent(system: System) -> tuple[str, str]:
+    """Issues an agent of `CONSOLE_DESK` for the console; returns its principal id and
+    its token (only the token's hash is kept)."""
+    record, token = system.principals().create(desk=CONSOLE_DESK, role="agent",
+                                               customer=None, name="demo agent", by=DEMO)
+    return record.principal, token
+
+
+def console_invitation(principal: str, token: str, console: Console) -> None:
+    """Prints how to reach the console as the demo agent; the token is the last line,
+    printed this once."""
+    console.print()
+    console.print("The console", style="bold")
+    console.print("  # serve it (the API, the pipeline and the console), then open",
+                  style="dim", highlight=False)
+    console.print("  ./sl serve", soft_wrap=True, markup=False, highlight=False)
+    console.print(f"  {CONSOLE_URL}", soft_wrap=True, markup=False, highlight=False)
+    console.print(f"  # sign in as {principal} (agent, desk {CONSOLE_DESK}) with",
+                  style="dim", highlight=False)
+    console.print("  # this token, shown only once (./sl token create makes others):",
+                  style="dim", highlight=False)
+    console.print(token, soft_wrap=True, markup=False, highlight=False)
+
+
 def _day(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
@@ -231,7 +268,9 @@ def run_demo(settings: Settings, *, seed: int, customers: int, days: int, end: d
         with Progress(*columns, console=console,
                       disable=not console.is_terminal) as progress:
             result = play(system, seed=seed, customers=customers, days=days, end=end,
-                          progress=progress)
+                          progress=progress, issue_agent=True)
         report(system, result, console, analyst_psql(settings))
+        assert result.agent is not None
+        console_invitation(*result.agent, console)
     finally:
         system.close()

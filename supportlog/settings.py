@@ -31,6 +31,9 @@ ENVIRONMENT: dict[str, str] = {
     "SUPPORTLOG_FAULT": "crash-test switch: a named fault point where the process kills itself",
     "SUPPORTLOG_LOG_KEY": "the log key that seals every event (64 hex digits or base64 of 32 "
                           "bytes); unset: SUPPORTLOG_HOME/log.key, created on first use",
+    "SUPPORTLOG_MASTER_KEY": "the master key that wraps every customer's data key (64 hex "
+                             "digits or base64 of 32 bytes); unset: "
+                             "SUPPORTLOG_HOME/master.key, created on first use",
     "SUPPORTLOG_RATE_LIMIT": "API requests a token may make: RATE per second with bursts of "
                              "BURST, written RATE,BURST (default 50,100; 0: no limit)",
     "SUPPORTLOG_READ_WAIT": "seconds an API read with ?after= waits for the projector "
@@ -69,6 +72,9 @@ class Settings:
     #: The log key as written in SUPPORTLOG_LOG_KEY (`supportlog.log_key`); None: the key
     #: file. Never shown: a secret must not reach a log line or a traceback's repr.
     log_key: str | None = field(default=None, repr=False)
+    #: The master key of personal data as written in SUPPORTLOG_MASTER_KEY
+    #: (`supportlog.privacy.master_key`); None: the key file. Never shown either.
+    master_key: str | None = field(default=None, repr=False)
     #: The API's per-token rate limit: requests per second, and the burst (0: none).
     rate_per_s: float = 50.0
     rate_burst: int = 100
@@ -124,6 +130,7 @@ class Settings:
             group_id=env.get("SUPPORTLOG_GROUP") or "supportlog-projector",
             fault=env.get("SUPPORTLOG_FAULT") or None,
             log_key=env.get("SUPPORTLOG_LOG_KEY") or None,
+            master_key=env.get("SUPPORTLOG_MASTER_KEY") or None,
             rate_per_s=rate_per_s,
             rate_burst=rate_burst,
             read_wait_s=_seconds(env, "SUPPORTLOG_READ_WAIT", "5"),

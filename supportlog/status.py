@@ -122,6 +122,16 @@ def collect(settings: Settings) -> Status:
     return status
 
 
+def positions(conn: psycopg.Connection, topic: str, store_head: int) -> Status:
+    """Returns the pipeline's positions as `collect` reports them (relay, each projector
+    group's lag per partition, quarantine), from an open connection to the store and its
+    head, without asking the servers' health (the console's operator page)."""
+    status = Status(topic=topic, store_head=store_head)
+    _read_positions(conn, status, topic)
+    _derive(status)
+    return status
+
+
 def _servers(settings: Settings, status: Status) -> tuple[str, str] | None:
     """Returns the servers' addresses, noting in `status` what each server is; None if
     an embedded one is not running (the report stops there)."""

@@ -12,8 +12,9 @@ from supportlog.bench.goals import GOALS
 from supportlog.cli import main
 from supportlog.settings import Settings
 
-RATIOS = {"ingest_vs_es_save", "relay_vs_raw_produce", "projection_vs_naive",
-          "projection_vs_raw_consume", "rebuild_vs_raw_read", "http_vs_ingest"}
+RATIOS = {"ingest_vs_es_save", "ingest_sealed_vs_unsealed", "relay_vs_raw_produce",
+          "projection_vs_naive", "projection_vs_raw_consume", "rebuild_vs_raw_read",
+          "http_vs_ingest"}
 
 
 def _bench_json(settings: Settings) -> dict:
@@ -34,7 +35,7 @@ def test_bench_prints_every_ratio_figure_latency_and_the_environment(settings):
     assert set(out["ratios"]) == RATIOS
     assert all(isinstance(v, float) and v > 0 for v in out["ratios"].values())
     assert isinstance(out["rss_growth"], float)
-    for stage, names in {"ingest": ("domain", "es_save"),
+    for stage, names in {"ingest": ("domain", "es_save", "unsealed"),
                          "relay": ("relay", "raw_produce"),
                          "projection": ("projector", "naive", "raw_consume"),
                          "rebuild": ("rebuild", "raw_read")}.items():

@@ -1,8 +1,11 @@
-"""The example subscriber in examples/, run as a real process against the test broker."""
+"""The example subscriber in examples/, run as a real process against the test broker:
+it prints every charge once, and (R-PRV-2) a downstream service's copy of an erased
+customer's data is deleted when `customer.erased` arrives."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +66,30 @@ def test_the_example_subscriber_gives_up_after_its_timeout(settings):
          "--topic", settings.topic, "--max-messages", "1", "--timeout", "1"],
         capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1 and "timed out after 0 charges" in result.stderr
+
+
+def test_r_prv_2_the_example_subscriber_deletes_its_copy_of_an_erased_customer(settings,
+                                                                             tmp_path):
+    system = bootstrap(settings)
+    try:
+        fill_store(system, seed=3, customers=25, days=4)
+        charges = stored_charges(system)
+        customers = sorted({c["customer"] for c in charges})
+        gone, stays = customers[0], customers[1:]
+        system.erase_customer(gone, reason="request 11", by="dpo")
+        relay = system.relay()
+        relay.pump()
+        copy = tmp_path / "copy.jsonl"
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLE), "--bootstrap", settings.kafka_bootstrap,
+             "--topic", settings.topic, "--max-messages", str(len(charges) + 1),
+             "--timeout", "30", "--keep", str(copy)],
+            capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        ours = sum(c["customer"] == gone for c in charges)
+        assert f"forgot customer {gone}: {ours} line(s) of the copy deleted" in result.stdout
+        kept = [json.loads(line) for line in copy.read_text().splitlines()]
+        assert {k["customer"] for k in kept} == set(stays)
+        assert len(kept) == len(charges) - ours and ours > 0
+    finally:
+        system.close()

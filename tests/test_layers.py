@@ -28,10 +28,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "examples": frozenset({"eventlog"}),
 }
 
-#: Infrastructure clients a package must not use: the domain is pure (no Kafka, no SQL),
-#: and the folds and their tables know nothing of Kafka.
+#: Infrastructure clients a package must not use: the domain is pure (no Kafka, no SQL,
+#: no cryptography: it is given a cipher and never holds a key, R-PRV-1), and the folds
+#: and their tables know nothing of Kafka.
 FORBIDDEN_LIBRARIES: dict[str, frozenset[str]] = {
-    "domain": frozenset({"kafka", "psycopg", "psycopg_pool"}),
+    "domain": frozenset({"kafka", "psycopg", "psycopg_pool", "cryptography"}),
     "projections": frozenset({"kafka"}),
 }
 

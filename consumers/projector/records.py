@@ -13,7 +13,9 @@ import base64
 import re
 from typing import Any, NamedTuple
 
+from domain.base import EVENT_TYPES
 from eventlog.envelope import Envelope, EnvelopeError
+from eventlog.versions import current
 from projections.planning import Incoming
 
 _BIGINT = 2**63
@@ -61,14 +63,20 @@ def safe_text(value: str | None) -> str | None:
 
 
 def decode_record(record: Any) -> Incoming:
-    """Decodes the record's envelope into a planning item; an envelope whose stream
+    """Decodes the record's envelope into a planning item, its data upcast to the
+    current version of its type (`eventlog.versions`); an envelope whose stream
     position PostgreSQL could not store or match (an aggregate id not in the canonical
     UUID form the relay writes, a number out of range) counts as undecodable, or it
     would fail every retry of its batch."""
     try:
-        envelope = Envelope.decode(record.value)
+        envelope = current(Envelope.decode(record.value))
     except EnvelopeError as e:
         return Incoming(record, None, safe_text(f"{e}"))
+    known = EVENT_TYPES.get(envelope.type)
+    if known is not None and envelope.schema_version > known.class_version:
+        return Incoming(record, None, safe_text(
+            f"{envelope.type} v{envelope.schema_version}: written by a newer version of "
+            f"supportlog, which reads up to v{known.class_version}: upgrade the projector"))
     agg = envelope.aggregate_id
     if not (isinstance(agg, str) and _CANONICAL_UUID.fullmatch(agg)):
         return Incoming(record, None, safe_text(

@@ -184,6 +184,7 @@ SPECS: dict[str, Spec] = {
     "open_dispute": ({"customer": ident, "dispute": ident, "charge": ident}, {}),
     "resolve_dispute": ({"dispute": ident, "agent": ident,
                          "outcome": one_of("upheld", "rejected"), "reason": text}, {}),
+    "erase_customer": ({"customer": ident, "by": ident, "reason": text}, {}),
 }
 
 

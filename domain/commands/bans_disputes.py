@@ -55,7 +55,7 @@ class BanDisputeHandlers(Handlers):
     # --- disputes ------------------------------------------------------------------
 
     def open_dispute(self, a: dict, now: datetime) -> list:
-        customer = self.customer(a["customer"])
+        customer = self.active_customer(a["customer"])
         if customer.anonymous:
             raise AnonymousNotAcceptedError(
                 "disputes are accepted only from identified customers (R-DSP-2)")

@@ -19,6 +19,7 @@ from domain.credit_account import CreditAccount
 from domain.customer import Customer
 from domain.errors import (
     AnonymousNotAcceptedError,
+    CustomerErasedError,
     DuplicateIdError,
     InvalidArgumentError,
     InvalidTransitionError,
@@ -26,6 +27,7 @@ from domain.errors import (
     UnknownCustomerError,
     UnknownTicketError,
 )
+from domain.personal import Sealed, plain_text
 from domain.policy.profile import PolicyProfile
 from domain.subscription import Subscription
 from domain.tenant import DomainName
@@ -87,6 +89,39 @@ class Handlers:
         guard_owner(acting(), customer.customer, f"customer {name}")
         return customer
 
+    def active_customer(self, name: str) -> Customer:
+        """The customer, who must not be erased: a command that starts something new
+        or writes personal data is refused for an erased one (R-PRV-1). Each such
+        command also records an event on the customer, so it conflicts with an erasure
+        stored meanwhile and decides again, seeing it."""
+        customer = self.customer(name)
+        if customer.erased:
+            raise CustomerErasedError(f"customer {name!r} was erased: nothing new is "
+                                      "recorded for them")
+        return customer
+
+    def seal(self, customer: str, event_type: str, field: str,
+             text: str | None) -> Sealed | None:
+        """Returns `text` sealed with the customer's key by the desk's cipher (R-PRV-1)."""
+        return self.desk.personal.seal(customer, event_type, field, text)
+
+    def domain_ref(self, domain: str | None) -> str | None:
+        """The ref of a domain given in a command (None for none)."""
+        return self.desk.personal.ref(domain) if domain else None
+
+    def ref_of(self, domain: Any, domain_ref: str | None) -> str | None:
+        """The ref of a domain an event recorded: its `domain_ref`, or for a domain
+        recorded in plain text before refs existed, the ref of that text."""
+        if domain_ref is not None:
+            return domain_ref
+        text = plain_text(domain)
+        return self.desk.personal.ref(text) if text else None
+
+    def domain_owner(self, domain: str) -> DomainName | None:
+        """The claim on `domain`: by its ref, else as claimed before refs existed."""
+        return self.desk.load(DomainName, DomainName.id_for(self.desk.personal.ref(domain))) \
+            or self.desk.load(DomainName, DomainName.legacy_id_for(domain))
+
     def ticket(self, name: str) -> Ticket:
         ticket = self.desk.load(Ticket, Ticket.id_for(name))
         if ticket is None or not visible(ticket.tenant):
@@ -113,11 +148,12 @@ class Handlers:
         return self.profile_for(customer.tenant)
 
     def entitlement(self, customer: Customer, profile: PolicyProfile, at: datetime,
-                    domain: str | None = None,
+                    domain_ref: str | None = None,
                     known: Mapping[str, Subscription] | None = None) -> dict[str, Any]:
         """The best entitlement in force at `at`: plan, rank, departments, limits.
-        `known` holds subscriptions changed by the command being decided (not stored
-        yet), used instead of what the store holds."""
+        `domain_ref` is the ref of the domain asked about (a plan sold per domain covers
+        work on its own domain only). `known` holds subscriptions changed by the command
+        being decided (not stored yet), used instead of what the store holds."""
         best: dict[str, Any] = {"plan": None, "source": "registration", "paid_work": False,
                                 **profile.plan(None)}
         candidates: list[dict[str, Any]] = []
@@ -140,7 +176,8 @@ class Handlers:
                 continue
             plan = profile.plan(sub.plan)
             covers = plan["covers_work"]
-            if plan.get("per_domain") and sub.domain and domain != sub.domain:
+            sub_ref = self.ref_of(sub.domain, sub.domain_ref)
+            if plan.get("per_domain") and sub_ref and domain_ref != sub_ref:
                 covers = False
             candidates.append({"plan": sub.plan, "source": f"subscription:{sub_name}",
                                "paid_work": False, **plan, "covers_work": covers})
@@ -176,9 +213,12 @@ class Handlers:
         profile = self.profile_for(tenant)
         if self.desk.load(Customer, Customer.id_for(a["customer"])) is not None:
             raise DuplicateIdError(f"customer {a['customer']!r} is already registered")
-        customer = Customer.register(customer=a["customer"], now=now, email=a["email"],
-                                     name=a["name"], anonymous=bool(a["anonymous"]),
-                                     profile_id=profile.id, profile_version=profile.version)
+        name, registered = a["customer"], Customer.Registered.TOPIC
+        customer = Customer.register(
+            customer=name, now=now, email=self.seal(name, registered, "email", a["email"]),
+            name=self.seal(name, registered, "name", a["name"]),
+            anonymous=bool(a["anonymous"]), profile_id=profile.id,
+            profile_version=profile.version)
         self.set_allowance(customer, profile, now, "registration")
         return [customer]
 
@@ -186,11 +226,14 @@ class Handlers:
                       now: datetime) -> list:
         if not domain:
             return []
-        owner = self.desk.load(DomainName, DomainName.id_for(domain))
+        owner = self.domain_owner(domain)
         if owner is None:
-            return [DomainName.start(DomainName.Claimed, id=DomainName.id_for(domain), now=now,
-                                     customer=customer.customer, tenant=customer.tenant,
-                                     ref=domain, domain=domain)]
+            ref = self.desk.personal.ref(domain)
+            return [DomainName.start(
+                DomainName.Claimed, id=DomainName.id_for(ref), now=now,
+                customer=customer.customer, tenant=customer.tenant, ref=ref,
+                domain=self.seal(customer.customer, DomainName.Claimed.TOPIC, "domain",
+                                 domain), domain_ref=ref)]
         if owner.customer != customer.customer:
             raise NotOwnerError(f"domain {domain} belongs to another customer")
         return []
@@ -201,7 +244,7 @@ class Handlers:
                 f"{what} needs an identified customer; anonymous accounts cannot pay")
 
     def buy_license(self, a: dict, now: datetime) -> list:
-        customer = self.customer(a["customer"])
+        customer = self.active_customer(a["customer"])
         profile = self.profile(customer)
         product = profile.section("products").get(a["product"])
         if product is None:
@@ -213,7 +256,10 @@ class Handlers:
             raise DuplicateIdError(f"licence {a['license']!r} is already recorded")
         claimed = self._claim_domain(customer, a["domain"], now)
         customer.record(Customer.LicenseBought, now=now, license=a["license"],
-                        product=a["product"], domain=a["domain"], plan=product["plan"],
+                        product=a["product"], plan=product["plan"],
+                        domain=self.seal(customer.customer, Customer.LicenseBought.TOPIC,
+                                         "domain", a["domain"]),
+                        domain_ref=self.domain_ref(a["domain"]),
                         period_starts_at=utc(now),
                         period_ends_at=utc(now) + timedelta(days=product["support_days"]),
                         after_period=product.get("after_period"))
@@ -221,7 +267,7 @@ class Handlers:
         return [customer, *claimed]
 
     def start_subscription(self, a: dict, now: datetime) -> list:
-        customer = self.customer(a["customer"])
+        customer = self.active_customer(a["customer"])
         profile = self.profile(customer)
         plan = profile.section("plans").get(a["plan"])
         if plan is None:
@@ -244,11 +290,15 @@ class Handlers:
         sub = Subscription.start(
             Subscription.Started, id=sub_id, now=now, customer=customer.customer,
             tenant=customer.tenant, ref=a["subscription"], subscription=a["subscription"],
-            plan=a["plan"],
-            term=a["term"], domain=a["domain"], starts_at=utc(now), ends_at=ends,
+            plan=a["plan"], term=a["term"],
+            domain=self.seal(customer.customer, Subscription.Started.TOPIC, "domain",
+                             a["domain"]),
+            domain_ref=self.domain_ref(a["domain"]), starts_at=utc(now), ends_at=ends,
             price=(plan.get("prices") or {}).get(a["term"]), profile_version=profile.version)
         customer.record(Customer.SubscriptionAdded, now=now, subscription=a["subscription"],
-                        domain=a["domain"])
+                        domain=self.seal(customer.customer, Customer.SubscriptionAdded.TOPIC,
+                                         "domain", a["domain"]),
+                        domain_ref=self.domain_ref(a["domain"]))
         self.set_allowance(customer, profile, now, f"subscription:{a['subscription']}",
                            known={a["subscription"]: sub})
         return [sub, customer, *claimed]
@@ -286,7 +336,7 @@ class Handlers:
         return [sub, customer]
 
     def buy_package(self, a: dict, now: datetime) -> list:
-        customer = self.customer(a["customer"])
+        customer = self.active_customer(a["customer"])
         profile = self.profile(customer)
         package = profile.section("packages").get(a["package"])
         if package is None:
@@ -307,7 +357,7 @@ class Handlers:
         return credits
 
     def purchase_credits(self, a: dict, now: datetime) -> list:
-        customer = self.customer(a["customer"])
+        customer = self.active_customer(a["customer"])
         credits = self._credits_enabled(self.profile(customer))
         if a["package"] not in credits["packages"]:
             raise InvalidArgumentError(
@@ -318,7 +368,7 @@ class Handlers:
         return [account]
 
     def grant_addon_credits(self, a: dict, now: datetime) -> list:
-        customer = self.customer(a["customer"])
+        customer = self.active_customer(a["customer"])
         credits = self._credits_enabled(self.profile(customer))
         account = self.account(customer, now)
         account.guard_new_cause(f"addon:{a['addon']}", f"add-on {a['addon']}")

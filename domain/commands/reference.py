@@ -63,6 +63,10 @@ DESCRIPTIONS: dict[str, str] = {
                     "business days (R-DSP-1, R-DSP-2).",
     "resolve_dispute": "Upholds or rejects a dispute; upheld, the credits come back or "
                        "the money is to be refunded, and the charge stays (R-DSP-3).",
+    "erase_customer": "Erases a customer's personal data on request: the key that sealed "
+                      "it is destroyed with this event; balances, charges and the log's "
+                      "proofs stay (R-PRV-1, R-PRV-2). `supportlog erase` runs it and "
+                      "cleans up after it.",
 }
 
 #: What an argument means, by name, wherever it appears.
@@ -107,6 +111,8 @@ ARGUMENTS: dict[str, str] = {
     "dispute": "the dispute's id",
     "charge": "the charge disputed, written <ticket>/<n>: the n-th charge of the ticket",
     "outcome": "the review's outcome",
+    "by": "who does it: the operator's id; a desk admin's principal id over the API "
+          "(its own, filled in when left out)",
 }
 
 #: Where one command gives an argument a meaning of its own.
@@ -117,23 +123,27 @@ ARGUMENTS_OF: dict[tuple[str, str], str] = {
     ("resolve_dispute", "reason"): "why, in words, for the customer",
     ("ban", "reason"): "one of the desk's ban reasons (its profile's `bans.reasons`)",
     ("decline_ticket", "reason"): "one of the desk's decline reasons (R-TKT-7)",
+    ("erase_customer", "reason"): "why, in words (the request's reference): kept in the "
+                                  "log for ever, so never the personal data itself",
 }
 
 #: The codes each command's handler can raise besides `EVERY_COMMAND_RAISES`.
 RAISES: dict[str, tuple[str, ...]] = {
     "register_customer": ("duplicate_id",),
-    "buy_license": ("unknown_customer", "anonymous_not_accepted", "duplicate_id",
-                    "not_owner"),
-    "start_subscription": ("unknown_customer", "anonymous_not_accepted", "duplicate_id",
-                           "not_owner"),
+    "buy_license": ("unknown_customer", "customer_erased", "anonymous_not_accepted",
+                    "duplicate_id", "not_owner"),
+    "start_subscription": ("unknown_customer", "customer_erased", "anonymous_not_accepted",
+                           "duplicate_id", "not_owner"),
     "change_plan": ("invalid_transition",),
     "cancel_subscription": ("invalid_transition",),
-    "buy_package": ("unknown_customer", "anonymous_not_accepted", "duplicate_id"),
-    "purchase_credits": ("unknown_customer", "anonymous_not_accepted", "duplicate_id"),
-    "grant_addon_credits": ("unknown_customer", "duplicate_id"),
-    "open_ticket": ("unknown_customer", "duplicate_id", "banned", "channel_not_offered",
-                    "written_request_required", "not_owner", "department_not_allowed",
-                    "request_limit_reached"),
+    "buy_package": ("unknown_customer", "customer_erased", "anonymous_not_accepted",
+                    "duplicate_id"),
+    "purchase_credits": ("unknown_customer", "customer_erased", "anonymous_not_accepted",
+                         "duplicate_id"),
+    "grant_addon_credits": ("unknown_customer", "customer_erased", "duplicate_id"),
+    "open_ticket": ("unknown_customer", "customer_erased", "duplicate_id", "banned",
+                    "channel_not_offered", "written_request_required", "not_owner",
+                    "department_not_allowed", "request_limit_reached"),
     "agent_reply": ("unknown_ticket", "invalid_transition"),
     "customer_reply": ("unknown_ticket", "not_owner", "invalid_transition"),
     "log_work": ("unknown_ticket", "invalid_transition", "insufficient_credits"),
@@ -144,9 +154,10 @@ RAISES: dict[str, tuple[str, ...]] = {
     "mark_duplicate": ("unknown_ticket", "not_owner", "invalid_transition"),
     "ban": ("unknown_customer",),
     "lift_ban": ("unknown_customer", "invalid_transition"),
-    "open_dispute": ("unknown_customer", "anonymous_not_accepted", "unknown_ticket",
-                     "not_owner", "duplicate_id"),
+    "open_dispute": ("unknown_customer", "customer_erased", "anonymous_not_accepted",
+                     "unknown_ticket", "not_owner", "duplicate_id"),
     "resolve_dispute": ("invalid_transition",),
+    "erase_customer": ("unknown_customer", "customer_erased"),
 }
 
 

@@ -28,7 +28,6 @@ from domain.errors import (
 )
 from domain.policy.pricing import WorkContext, price_work
 from domain.policy.sla import measure, measure_opened, sla_target
-from domain.tenant import DomainName
 from domain.ticket import CHANNELS, Ticket
 
 
@@ -38,7 +37,7 @@ class TicketHandlers(Handlers):
     # --- tickets -------------------------------------------------------------------
 
     def open_ticket(self, a: dict, now: datetime) -> list:
-        customer = self.customer(a["customer"])
+        customer = self.active_customer(a["customer"])
         profile = self.profile(customer)
         if self.desk.load(Ticket, Ticket.id_for(a["ticket"])) is not None:
             raise DuplicateIdError(f"ticket {a['ticket']!r} already exists")
@@ -70,11 +69,12 @@ class TicketHandlers(Handlers):
                 "by phone we give consultations only; send this request in writing "
                 "(helpdesk or email)")
         if a["domain"]:
-            owner = self.desk.load(DomainName, DomainName.id_for(a["domain"]))
+            owner = self.domain_owner(a["domain"])
             if owner is not None and owner.customer != customer.customer:
                 raise NotOwnerError(f"domain {a['domain']} belongs to another account")
         at = utc(now)
-        ent = self.entitlement(customer, profile, at, a["domain"])
+        domain_ref = self.domain_ref(a["domain"])
+        ent = self.entitlement(customer, profile, at, domain_ref)
         if a["department"] not in ent["departments"]:
             raise DepartmentNotAllowedError(
                 f"the {a['department']} department needs a licence with an active support "
@@ -115,8 +115,11 @@ class TicketHandlers(Handlers):
         ticket = Ticket.start(
             Ticket.Opened, id=Ticket.id_for(a["ticket"]), now=now, customer=customer.customer,
             tenant=customer.tenant, ref=a["ticket"], ticket=a["ticket"], department=a["department"],
-            channel=a["channel"], category=a["category"], subject=a["subject"],
-            domain=a["domain"], plan=ent["plan"], rank=ent["rank"], entitlement=ent["source"],
+            channel=a["channel"], category=a["category"],
+            subject=self.seal(customer.customer, Ticket.Opened.TOPIC, "subject", a["subject"]),
+            body=self.seal(customer.customer, Ticket.Opened.TOPIC, "body", a["body"]),
+            domain=self.seal(customer.customer, Ticket.Opened.TOPIC, "domain", a["domain"]),
+            domain_ref=domain_ref, plan=ent["plan"], rank=ent["rank"], entitlement=ent["source"],
             queue_order=tickets_cfg["queue_order"],
             paid_work=ent["paid_work"], package=package, package_minutes=package_minutes,
             sla=sla, awaiting_payment=awaiting_payment, profile_version=profile.version,
@@ -186,7 +189,8 @@ class TicketHandlers(Handlers):
         customer = self.customer(ticket.customer)
         profile = self.profile(ticket)
         at = utc(now)
-        ent = self.entitlement(customer, profile, ticket.opened_at, ticket.domain)
+        ent = self.entitlement(customer, profile, ticket.opened_at,
+                               self.ref_of(ticket.domain, ticket.domain_ref))
         month = month_key(profile, at)
         usage = customer.usage_for(month)
         quota_plan = self.entitlement(customer, profile, at)

@@ -1,4 +1,5 @@
-"""The goals of issues 9 and 14, as data: which figure, which bound, and whether a run met it.
+"""The goals of issues 9, 14 and 19, as data: which figure, which bound, and whether a run
+met it.
 
 Ratios are throughput over the baseline's (higher is better); `rss_growth` and the
 latency ratios are costs (lower is better). A figure that could not be measured (no
@@ -34,6 +35,9 @@ class Goal:
 
 GOALS = (
     Goal("ingest_vs_es_save", ("ratios", "ingest_vs_es_save"), at_least=0.8),
+    # R-PRV-1: sealing personal data costs at most 15% of ingest throughput.
+    Goal("ingest_sealed_vs_unsealed", ("ratios", "ingest_sealed_vs_unsealed"),
+         at_least=0.85),
     Goal("relay_vs_raw_produce", ("ratios", "relay_vs_raw_produce"), at_least=0.5),
     Goal("projection_vs_naive", ("ratios", "projection_vs_naive"), at_least=10),
     Goal("projection_vs_raw_consume", ("ratios", "projection_vs_raw_consume"), at_least=0.3),

@@ -12,6 +12,7 @@ from rich.table import Table
 #: (ratio key, stage figures, numerator, denominator) in the order the stages run.
 _ROWS = (
     ("ingest_vs_es_save", "ingest", "domain", "es_save"),
+    ("ingest_sealed_vs_unsealed", "ingest", "domain", "unsealed"),
     ("relay_vs_raw_produce", "relay", "relay", "raw_produce"),
     ("projection_vs_naive", "projection", "projector", "naive"),
     ("projection_vs_raw_consume", "projection", "projector", "raw_consume"),

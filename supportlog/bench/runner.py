@@ -5,8 +5,9 @@ Layout: database/topic `bench` holds the played workload (store, live read model
 topic); `bench_stages` receives the relay's copy of that log, which the projector, the
 bare consumer and the naive loop then read; `bench_small` holds the same workload at a
 hundredth of the size, for the latency probes; each projector run for the memory
-figure gets a fresh `bench_rss` database; the HTTP comparison plays the workload into
-`bench_inproc` and, through a `supportlog serve` child, into `bench_http`. All are
+figure gets a fresh `bench_rss` database; `bench_unsealed` replays the workload with
+personal data not sealed, for what sealing costs; the HTTP comparison plays the workload
+into `bench_inproc` and, through a `supportlog serve` child, into `bench_http`. All are
 dropped at the end, so the user's data is never touched.
 """
 
@@ -18,6 +19,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from domain.personal import UNSEALED
 from supportlog.bench import http, ingest, latency, projection, rebuild, relay, rss
 from supportlog.bench.environment import describe
 from supportlog.bench.goals import judge
@@ -143,6 +145,15 @@ def run_bench(settings: Settings, plan: BenchPlan, track: Tracker = _silent) -> 
             es_save = ingest.es_save_baseline(main, played, track(
                 "ingest baseline: bare eventsourcing saves", sum(played.batches)))
 
+        # What sealing personal data costs (R-PRV-1): the same workload again with the
+        # desk given no cipher, its personal fields stored unprotected. Played second, so
+        # what the first play warmed up flatters the unsealed run, not the sealed one.
+        with settled_heap(), isolated_system(settings, "bench_unsealed") as plain:
+            plain.desk.personal = UNSEALED
+            unsealed = ingest.play(plain, seed=plan.seed, customers=customers,
+                                   days=plan.days, track=lambda steps: track(
+                                       "ingest, personal data not sealed", steps))
+
         with settled_heap():
             relayed = relay.run_relay(main, stages, track("relay: store to Kafka", events))
             encoded = relay.encoded_log(main)
@@ -172,7 +183,8 @@ def run_bench(settings: Settings, plan: BenchPlan, track: Tracker = _silent) -> 
     latencies["http_write"] = over_http["latency"]
 
     figures: dict[str, dict[str, Rate]] = {
-        "ingest": {"domain": played.domain, "es_save": es_save},
+        "ingest": {"domain": played.domain, "es_save": es_save,
+                   "unsealed": unsealed.domain},
         "relay": {"relay": relayed, "raw_produce": produced},
         "projection": {"projector": projected, "naive": naive, "raw_consume": consumed},
         "rebuild": {"rebuild": rebuilt, "raw_read": read},
@@ -187,6 +199,7 @@ def run_bench(settings: Settings, plan: BenchPlan, track: Tracker = _silent) -> 
                      "unsaved_calls_s": round(played.idle_calls_s, 3)},
         "ratios": {
             "ingest_vs_es_save": ratio(played.domain, es_save),
+            "ingest_sealed_vs_unsealed": ratio(played.domain, unsealed.domain),
             "relay_vs_raw_produce": ratio(relayed, produced),
             "projection_vs_naive": ratio(projected, naive),
             "projection_vs_raw_consume": ratio(projected, consumed),

@@ -3,9 +3,9 @@
 One module per area adds its commands to `main`: `infra` (embedded servers), `log`
 (relay, verify, schema), `projector` (project, status, dlq), `replay` (rebuild, asof,
 audit, whatif), `run` (run, schedule, command, adopt), `reference` (commands: the
-command vocabulary), `bench`, `scenario` (scenario, demo), `tokens` (token
-create/list/revoke), `serve` (the HTTP API with the pipeline); `shared` holds what they
-all use. It takes `now` from the clock chosen at
+command vocabulary), `bench`, `scenario` (scenario, demo), `privacy` (erase, privacy),
+`tokens` (token create/list/revoke), `serve` (the HTTP API with the pipeline); `shared`
+holds what they all use. It takes `now` from the clock chosen at
 startup (the system clock here; scenarios and the demo use a simulated one) and never
 decides anything itself.
 """
@@ -24,7 +24,7 @@ from supportlog.settings import ENVIRONMENT
 
 #: Modules that add commands to `main`; each defines `register(main)`.
 COMMAND_MODULES = ("infra", "scenario", "log", "projector", "replay", "run", "reference",
-                   "bench", "tokens", "serve")
+                   "bench", "privacy", "tokens", "serve")
 
 
 class _Commands(click.Group):

@@ -1,6 +1,6 @@
 """Commands of the published log: `relay`, `verify`, `log-key show` / `log-key new` and
-`schema export` / `schema docs` (`schema export` also writes the policy profile schema,
-for vendors writing profiles).
+`schema export` / `schema docs` / `schema publish` (`schema export` also writes the
+policy profile schema, for vendors writing profiles).
 
 Wiring only: each command builds the system from the settings, calls one component
 (`consumers.relay`, `replay.verify`, `supportlog.log_key`, `eventlog.catalogue`) and
@@ -276,3 +276,22 @@ def schema_docs(path: Path, check: bool) -> None:
         return
     path.write_text(updated)
     click.echo(f"{path}: " + ("updated" if updated != current else "already up to date"))
+
+
+@schema.command("publish")
+def schema_publish() -> None:
+    """Record the current version of every event type as published (eventlog's
+    published.json, for developers): refused, exit 1, if a published version lost,
+    renamed or retyped a field; that is a new version with an upcaster."""
+    from eventlog.catalogue import PUBLISHED_FILE, publication_problems, published_now
+
+    refused = [p for p in publication_problems() if "publish it" not in p]
+    for problem in refused:
+        click.echo(f"refused: {problem}", err=True)
+    if refused:
+        sys.exit(EXIT_CHECK_FAILED)
+    text = orjson.dumps(published_now(), option=orjson.OPT_INDENT_2).decode() + "\n"
+    changed = text != PUBLISHED_FILE.read_text(encoding="utf-8")
+    if changed:
+        PUBLISHED_FILE.write_text(text, encoding="utf-8")
+    click.echo(f"{PUBLISHED_FILE}: " + ("updated" if changed else "already up to date"))

@@ -146,8 +146,8 @@ def audit_charge(charge_id: str, as_json: bool) -> None:
     from replay.charge_audit import ChargeAuditor
     from replay.render import receipt_text
 
-    with system() as built:
-        receipt = ChargeAuditor(built.desk).receipt(charge_id)
+    with system() as built:  # the operator is entitled to the subject (R-PRV-1)
+        receipt = ChargeAuditor(built.desk, built.personal.reveal).receipt(charge_id)
     if as_json:
         _echo_json(receipt.to_dict())
     else:

@@ -4,8 +4,10 @@ root gathered (`System.api`). Nothing here connects to anything: the services do
 
 Routes by area: `routes.commands` (commands, open a ticket, dispute a charge),
 `routes.reads` (tickets, accounts, charges, disputes, queues, the caller),
-`routes.audit` (receipts, as-of, what-if), `routes.admin` (tokens, profile) and
-`routes.health` (probes). The document is at `/v1/openapi.json` (`openapi`).
+`routes.audit` (receipts, as-of, what-if), `routes.admin` (tokens, profile),
+`routes.privacy` (erasure), `routes.pipeline` (positions, lag, dead letters) and
+`routes.health` (probes). The web console (`supportlog.console`) is mounted under
+`/console`, outside the document. The document is at `/v1/openapi.json` (`openapi`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supportlog.http import openapi, problems
-from supportlog.http.routes import admin, audit, commands, health, reads
+from supportlog.http.routes import admin, audit, commands, health, pipeline, privacy, reads
 from supportlog.http.services import ApiServices
 
 #: The largest request body accepted (the largest command or profile is a few KiB).
@@ -85,8 +87,12 @@ def create_app(services: ApiServices | None) -> FastAPI:
                   lifespan=lifespan)
     app.state.services = services
     problems.install(app)
-    for module in (commands, reads, audit, admin, health):
+    for module in (commands, reads, audit, pipeline, admin, privacy, health):
         app.include_router(module.router)
+    if services is not None:
+        from supportlog.console.web import install as install_console
+
+        install_console(app)
 
     def document() -> dict[str, Any]:
         return openapi.build(app)

@@ -139,6 +139,30 @@ class WhatIfRequest(Strict):
                            "recorded profiles (else with the recorded history).")
 
 
+class EraseRequest(Strict):
+    """Why a customer's personal data is erased."""
+
+    reason: str = Field(min_length=1, max_length=500, pattern=TEXT_PATTERN,
+                        description="The request's reference (kept in the log for ever: "
+                        "never the customer's name or e-mail, which is refused).")
+
+
+class Erased(BaseModel):
+    """What an erasure did."""
+
+    customer: str
+    key_id: str | None = Field(description="The data key destroyed (null: the customer "
+                               "never had personal data sealed, or it was erased before).")
+    erased_at: str | None
+    erased_before: bool = Field(description="True if the customer had been erased before: "
+                                "nothing new was recorded.")
+    unprotected_events: int = Field(description="Stored events of the customer holding "
+                                    "personal data in plain text, written before it was "
+                                    "sealed: erasure cannot reach them (docs/privacy.md).")
+    position: int = Field(description="A store position at or after `customer.erased`: "
+                          "pass it as `?after=` to read the erased account.")
+
+
 class Page(BaseModel):
     """One page of a list, in order; `next_cursor` continues it."""
 

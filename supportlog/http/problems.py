@@ -121,6 +121,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "invalid_transition": (409, "Not possible in the current state"),
     "conflict": (409, "Concurrent change"),
     "idempotency_key_in_use": (409, "Idempotency key in use"),
+    "customer_erased": (409, "Customer erased"),
     "payload_too_large": (413, "Request body too large"),
     "unsupported_media_type": (415, "Unsupported media type"),
     "banned": (422, "Banned"),
@@ -135,6 +136,7 @@ STATUS: dict[str, tuple[int, str]] = {
     "database_unavailable": (503, "Database unavailable"),
     "broker_unavailable": (503, "Broker unavailable"),
     "busy": (503, "Busy"),
+    "master_key": (503, "Master key unavailable"),
     "projection_lag": (504, "Read models behind"),
 }
 

@@ -3,9 +3,10 @@
 The routes reach every part through `request.app.state.services`: the desk (commands,
 the store), the pool (read models and the API's own tables), the token service and the
 authenticators, the rate limiter, the idempotency keys, the freshness watch, the health
-monitor, the clock that gives a command its `now`, the desk threads commands run on, and a
-factory of isolated stores for
-what-if replays (at most one at a time: each builds a database of its own).
+monitor, the console's sessions, the clock that gives a command its `now`, the desk
+threads commands run on, a factory of isolated stores for what-if replays (at most one
+at a time: each builds a database of its own), erasure, and the cipher's reveal of
+personal data (R-PRV-1).
 """
 
 from __future__ import annotations
@@ -49,6 +50,14 @@ class ApiServices:
     clock: Callable[[], datetime]
     #: `isolated(label)`: a context manager giving a System on a database of its own.
     isolated: Callable[[str], contextlib.AbstractContextManager[Any]]
+    #: `erase(customer, reason=, actor=)`: `supportlog.privacy.erase.erase_customer` on
+    #: this store (R-PRV-1), for the desk admin's erase route.
+    erase: Callable[..., Any]
+    #: `revealer(customer)`: shows each personal value of the customer to a reader
+    #: entitled to it (`PersonalCipher.revealer`: its text, or `[erased]`).
+    revealer: Callable[[str], Callable[[str, str, Any], str | None]]
+    #: The web console's sessions (`supportlog.console`); None: no console.
+    sessions: Any = None
     #: The desk threads commands run on, by customer.
     lanes: DeskLanes = field(default_factory=lambda: DeskLanes(LANES))
     what_if_slots: threading.Semaphore = field(

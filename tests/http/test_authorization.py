@@ -161,6 +161,8 @@ COMMANDS: dict[str, Builder] = {
         "customer": "a-" + CP, "purchase": unique("p"), "package": 80}),
     "grant_addon_credits": lambda api, role, own: command(CP, "grant_addon_credits", {
         "customer": "a-" + CP, "addon": unique("addon"), "paid": True}),
+    "erase_customer": lambda api, role, own: (CP, "POST", f"/customers/{new_customer(api)}"
+                                              "/erase", {"reason": "request 1"}),
 }
 
 
@@ -195,6 +197,8 @@ READS: dict[str, Builder] = {
     "create_token": lambda api, role, own: (CP, "POST", "/tokens", {"role": "auditor"}),
     "revoke_token": lambda api, role, own: (CP, "DELETE", "/tokens/" + api.issue(
         CP, "agent").split(".")[1], None),
+    "pipeline": lambda api, role, own: (CP, "GET", "/pipeline", None),
+    "retry_dead_letters": lambda api, role, own: (CP, "POST", "/dead-letters/retry", None),
 }
 
 CELLS = [(action, role) for action in TABLE for role in ROLES]

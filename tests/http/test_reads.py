@@ -56,7 +56,8 @@ def test_a_ticket_shows_its_work_log_with_charges_and_the_receipt_is_audit_charg
         receipt = portal.get(f"/v1/desks/{CP}/charges/{ticket}/1").json()
         charges = portal.get(f"/v1/desks/{CP}/customers/a-cart-power/charges",
                              params={"after": worked.json()["position"]}).json()
-    expected = ChargeAuditor(api.system.desk).receipt(f"{ticket}/1").to_dict()
+    expected = ChargeAuditor(api.system.desk, api.system.personal.reveal).receipt(
+        f"{ticket}/1").to_dict()  # the customer reads its subject (R-PRV-1)
     assert receipt == json.loads(json.dumps(expected, default=str))
     assert receipt["agrees"] and receipt["entries"][0]["actor"] == {"role": "agent",
                                                                     "id": agent}

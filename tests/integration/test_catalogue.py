@@ -1,6 +1,8 @@
-"""The event catalogue: a schema for every event type, generated from the classes; the
-records the relay really publishes validate against it and against the AsyncAPI
-document; `schema export` writes both; docs/events.md is current."""
+"""The event catalogue: a schema for every version of every event type, the current one
+generated from the classes, earlier ones kept as published; the records the relay
+really publishes validate against it and against the AsyncAPI document; `schema
+export` writes both; docs/events.md is current; a published version only ever gains
+optional fields."""
 
 from __future__ import annotations
 
@@ -19,17 +21,23 @@ from referencing.jsonschema import DRAFT7
 
 from domain.actor import Actor
 from domain.base import EVENT_TYPES
+from domain.migration import StoreMigration
 from domain.principal import issue, revoke
-from eventlog.asyncapi import asyncapi_document
+from eventlog.asyncapi import asyncapi_document, message_name
 from eventlog.catalogue import (
     ENVELOPE_FIELDS,
     ENVELOPE_FILE,
+    SEALED_SCHEMA,
     CatalogueError,
     event_file,
+    event_schema,
     json_schema_of,
     optional_fields,
     payload_fields,
+    publication_problems,
+    published_schemas,
     schema_files,
+    versions_of,
 )
 from eventlog.catalogue_docs import with_reference
 from supportlog.bootstrap import bootstrap, isolated_system
@@ -67,7 +75,7 @@ def asyncapi_validators(document: dict, part: str) -> dict[str, Draft7Validator]
 
 def test_every_event_type_has_a_schema_generated_from_its_fields():
     files = schema_files()
-    assert len(files) == len(EVENT_TYPES) + 1
+    assert len(files) == sum(len(versions_of(name)) for name in EVENT_TYPES) + 1
     for name, cls in EVENT_TYPES.items():
         schema = files[event_file(name, cls.SCHEMA_VERSION)]
         Draft202012Validator.check_schema(schema)
@@ -80,6 +88,46 @@ def test_every_event_type_has_a_schema_generated_from_its_fields():
     envelope = files[ENVELOPE_FILE]
     Draft202012Validator.check_schema(envelope)
     assert envelope["properties"]["type"]["enum"] == sorted(EVENT_TYPES)
+
+
+def test_every_earlier_version_stays_in_the_catalogue_as_it_was_published():
+    """Records of an earlier version stay on the topic: its schema is kept, unchanged,
+    and every type's current version is published too."""
+    files = schema_files()
+    earlier = [(name, v) for name in EVENT_TYPES for v in versions_of(name)[:-1]]
+    assert {"customer.registered", "ticket.opened", "domain.claimed"} <= {n for n, _ in earlier}
+    for name, version in earlier:
+        assert files[event_file(name, version)] == published_schemas()[f"{name}.v{version}"]
+        Draft202012Validator.check_schema(files[event_file(name, version)])
+    assert publication_problems() == []
+
+
+def test_a_published_version_may_gain_only_optional_fields(monkeypatch):
+    """docs/events.md "Versions of an event type": a renamed, removed or retyped field,
+    or a new required one, is a new version with an upcaster; `schema publish` refuses
+    to record it as the same version."""
+    current = event_schema("credit.charged")
+    renamed = {**current, "properties": {("amount" if k == "credits" else k): v
+                                         for k, v in current["properties"].items()}}
+    monkeypatch.setitem(published_schemas(), "credit.charged.v1", renamed)
+    assert any("'amount' was removed or renamed" in p for p in publication_problems())
+    retyped = {**current, "properties": {**current["properties"], "credits": {"type": "string"}}}
+    monkeypatch.setitem(published_schemas(), "credit.charged.v1", retyped)
+    assert any("'credits' changed its type" in p for p in publication_problems())
+    fewer = {**current, "properties": {k: v for k, v in current["properties"].items()
+                                       if k != "hold"}}
+    monkeypatch.setitem(published_schemas(), "credit.charged.v1", fewer)
+    assert any("gained the optional field(s) ['hold']" in p for p in publication_problems())
+
+
+def test_r_prv_1_personal_fields_are_described_as_sealed_values_with_their_key_id():
+    registered = event_schema("customer.registered")
+    assert registered["properties"]["email"] == {"anyOf": [SEALED_SCHEMA, {"type": "null"}]}
+    sealed = SEALED_SCHEMA["anyOf"][0]
+    assert sealed["required"] == ["enc", "kid", "ct"]
+    assert event_schema("ticket.opened")["properties"]["subject"] == SEALED_SCHEMA
+    assert event_schema("customer.registered", 1)["properties"]["email"] == {
+        "type": ["string", "null"]}
 
 
 def test_a_field_type_the_catalogue_cannot_describe_fails_loudly():
@@ -119,6 +167,8 @@ RARE_EVENTS = {"profile": "cart-power", "steps": [
     step("03-02T11:21:00", "open_ticket", customer="e1", ticket="e1-t6",
          department="technical", channel="helpdesk", subject="x"),
     step("03-30T11:10:00", "customer_reply", ticket="e1-t5"),
+    step("03-30T12:00:00", "register_customer", customer="e2", name="Erin", email="e@x.org"),
+    step("03-30T12:01:00", "erase_customer", customer="e2", by="dpo", reason="request 7"),
 ]}
 SUBSCRIPTIONS_END = {"profile": "cs-cart", "steps": [
     step("03-02T09:00:00", "register_customer", customer="s1"),
@@ -143,6 +193,9 @@ def published(servers, tmp_path_factory) -> list:
         play(system, seed=5, customers=10, days=5, end=START + timedelta(days=5))
         system.desk.execute("register_customer", {"customer": "k1"}, START,
                             command_id="catalogue-1", actor=OPERATOR)  # a command receipt
+        system.desk.save(StoreMigration.record(  # a re-encrypted store's record
+            "catalogue", START, by="op", reason="test", source_head=1, source_key="k",
+            events=1, rewritten=0, sealed=0, erased_customers=0, mapping_sha256="0" * 64))
         issue(system.desk, principal="agent-c1", role="agent", tenant="cart-power",
               customer=None, name="Ann", now=START, actor=OPERATOR)
         revoke(system.desk, "agent-c1", now=START, actor=OPERATOR)
@@ -181,9 +234,10 @@ def test_every_published_record_matches_its_asyncapi_message(published):
     headers = asyncapi_validators(document, "headers")
     for record, envelope in published:
         value = json.loads(record.value)
-        assert list(payloads[envelope.type].iter_errors(value)) == []
+        message = message_name(envelope.type, envelope.schema_version)
+        assert list(payloads[message].iter_errors(value)) == []
         header_values = {k: v.decode() for k, v in record.headers}
-        assert list(headers[envelope.type].iter_errors(header_values)) == []
+        assert list(headers[message].iter_errors(header_values)) == []
 
 
 def test_the_asyncapi_document_has_one_channel_and_a_message_per_event_type():
@@ -192,8 +246,11 @@ def test_the_asyncapi_document_has_one_channel_and_a_message_per_event_type():
     channel = document["channels"]["events"]
     assert channel["address"] == "acme.events"
     assert channel["bindings"]["kafka"]["partitions"] == 12
-    assert set(channel["messages"]) == set(EVENT_TYPES) == set(
-        document["components"]["messages"])
+    assert set(channel["messages"]) == set(document["components"]["messages"]) == {
+        message_name(name, v) for name in EVENT_TYPES for v in versions_of(name)}
+    assert {"customer.registered", "customer.registered.v1"} <= set(channel["messages"])
+    assert document["components"]["messages"]["customer.registered.v1"]["payload"][
+        "properties"]["data"] == {"$ref": "#/components/schemas/customer.registered.v1"}
     operation = document["operations"]["publishEvents"]
     assert operation["action"] == "send" and operation["channel"] == {
         "$ref": "#/channels/events"}
@@ -205,7 +262,7 @@ def test_the_asyncapi_document_has_one_channel_and_a_message_per_event_type():
         return node
 
     for message in operation["messages"]:
-        assert resolve(resolve(message["$ref"])["$ref"])["name"] in EVENT_TYPES
+        assert resolve(resolve(message["$ref"])["$ref"])["name"] in channel["messages"]
     for schema in document["components"]["schemas"].values():
         Draft7Validator.check_schema(schema)
         assert "$schema" not in schema and "$id" not in schema

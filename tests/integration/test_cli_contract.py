@@ -47,7 +47,7 @@ def _demo(env: dict[str, str], end: str = "2026-03-10") -> Result:
 
 def _try_next(text: str) -> list[str]:
     """Returns the command lines of the report's "Try next" section."""
-    section = text.split("Try next\n", 1)[1].splitlines()
+    section = text.split("Try next\n", 1)[1].split("\nThe console\n", 1)[0].splitlines()
     return [line.strip() for line in section if line.strip() and
             not line.strip().startswith("#")]
 

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from supportlog.bootstrap import bootstrap
 from supportlog.cli.scenario import demo_end
-from supportlog.demo import play, report
+from supportlog.demo import console_invitation, demo_agent, play, report
 from supportlog.workload import START, Workload
 from tests.integration.test_projector import store_envelopes
 
@@ -88,5 +88,12 @@ def test_demo_plays_every_desk_and_runs_again_on_the_same_data(settings):
         assert f"in all: 2 runs, 20 customers, {stored} events, all published and " \
                "projected" in text
         assert "audit charge r2-" in text
+        console = Console(record=True, width=80)
+        principal, token = demo_agent(system)
+        console_invitation(principal, token, console)
+        invitation = console.export_text()
+        assert invitation.rstrip("\n").splitlines()[-1] == token
+        assert "\n  ./sl serve\n  http://127.0.0.1:8080/console\n" in invitation
+        assert system.principals().authenticate(token).role == "agent"
     finally:
         system.close()

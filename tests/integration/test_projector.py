@@ -92,6 +92,11 @@ def rich_history() -> list[dict[str, Any]]:
             department="technical", channel="email", subject="Layout"),
         _do(_at("04-07", "12:00:00"), "agent_reply", ticket="t2", agent="a1"),
         _do(_at("04-08", "10:00:00"), "agent_reply", ticket="t1", agent="a1"),
+        # a customer whose personal data is erased on request (R-PRV-1)
+        _do(_at("04-08", "11:00:00"), "register_customer", customer="e1", name="Eve Erased",
+            email="e1@x.example"),
+        _do(_at("04-08", "11:30:00"), "erase_customer", customer="e1", by="dpo",
+            reason="request 1"),
     ]}
     day = "05-04"
     ticket = {"department": "technical", "channel": "helpdesk"}
@@ -338,7 +343,7 @@ def test_r_qta_every_month_keeps_its_request_and_modification_counters(history):
 
 
 def test_licences_subscriptions_packages_and_domains_follow_their_lifecycle(history):
-    _, conn = history
+    system, conn = history
     assert conn.execute("SELECT customer, license, product, period_ended FROM licenses"
                         ).fetchall() == [("c1", "L1", "cs-cart", True)]
     assert conn.execute("SELECT subscription, plan, status, cancelled_at IS NOT NULL "
@@ -346,8 +351,14 @@ def test_licences_subscriptions_packages_and_domains_follow_their_lifecycle(hist
         ("ks1", "premium", "expired", True), ("s2", "ultimate", "expired", False)]
     assert conn.execute("SELECT purchase, ticket FROM packages").fetchall() == [
         ("pk1", "kt2")]
-    assert conn.execute("SELECT domain, customer FROM domains ORDER BY domain").fetchall() \
-        == [("one.example", "c1"), ("three.example", "k3")]
+    # a domain is held sealed (R-PRV-1): its reader reveals it, and its ref names it
+    claims = conn.execute("SELECT customer, domain, domain_ref FROM domains "
+                          "ORDER BY customer").fetchall()
+    assert [(customer, system.personal.reveal(customer, "domain.claimed", "domain", sealed),
+             ref == system.personal.ref(text))
+            for (customer, sealed, ref), text in zip(
+                claims, ("one.example", "three.example"), strict=True)] == [
+        ("c1", "one.example", True), ("k3", "three.example", True)]
 
 
 # --- apply_changes against the plain, one-statement-per-change reference ---------------

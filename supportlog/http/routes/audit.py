@@ -17,9 +17,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AwareDatetime
 
+from domain.access import sees_personal_data
 from domain.actor import Actor, guard_owner
 from domain.base import utc
 from domain.errors import InvalidArgumentError
+from domain.personal import withheld
 from domain.policy.profile import PolicyProfile
 from replay.as_of import customer_as_of
 from replay.charge_audit import ChargeAuditor, UnknownChargeError
@@ -42,8 +44,12 @@ def receipt(request: Request, desk: DeskPath, ticket: Id,
             n: Annotated[int, Path(ge=1, le=1_000_000)],
             actor: Annotated[Actor, Depends(reader("receipt"))]) -> dict[str, Any]:
     charge_id = f"{ticket}/{n}"
+    services = request.app.state.services
+    # The ticket's subject, in plain text to whom may read it (R-PRV-1), else withheld.
+    reveal = (lambda customer, *value: services.revealer(customer)(*value)) \
+        if sees_personal_data(actor) else withheld
     try:
-        found = ChargeAuditor(request.app.state.services.desk).receipt(charge_id)
+        found = ChargeAuditor(services.desk, reveal).receipt(charge_id)
     except UnknownChargeError:
         found = None
     if found is None or found.tenant != desk:

@@ -16,9 +16,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from domain.access import authorize_read
+from domain.access import authorize_read, sees_personal_data
 from domain.actor import Actor, guard_owner
+from domain.customer import Customer
+from domain.personal import ERASED, withheld
+from domain.subscription import Subscription
+from domain.ticket import Ticket
 from projections import queries
+from replay.streams import as_envelopes, stream
 from supportlog.http.auth import ID_PATTERN, caller
 from supportlog.http.models import Me, Page
 from supportlog.http.problems import NotFoundError
@@ -73,6 +78,21 @@ def ticket(request: Request, desk: str, ticket: Id,
     return owned(actor, row, "unknown_ticket", f"ticket {ticket!r}")
 
 
+@router.get("/tickets/{ticket}/events", summary="Every event on a ticket (its timeline)",
+            response_model=list[dict[str, Any]],
+            description="From the event store, oldest first: type, time, who (the actor) "
+                        "and the event's data.")
+def ticket_events(request: Request, desk: str, ticket: Id,
+                  actor: Annotated[Actor, Depends(reader("ticket"))]) -> list[dict[str, Any]]:
+    services = request.app.state.services
+    with read_models(request) as conn:
+        row = queries.ticket(conn, desk, ticket)
+    owned(actor, row, "unknown_ticket", f"ticket {ticket!r}")
+    return [{"type": e.type, "at": e.time, "version": e.aggregate_version,
+             "actor": e.actor, "data": e.data}
+            for e in as_envelopes(stream(services.desk, Ticket.id_for(ticket)))]
+
+
 @router.get("/customers/{customer}", summary="A customer's account",
             response_model=dict[str, Any])
 def customer(request: Request, desk: str, customer: Id,
@@ -80,7 +100,30 @@ def customer(request: Request, desk: str, customer: Id,
     guard_owner(actor, customer, f"customer {customer!r}")  # before asking: no hints
     with read_models(request) as conn:
         row = queries.customer_account(conn, desk, customer)
-    return owned(actor, row, "unknown_customer", f"customer {customer!r}")
+    return personal(request, actor, owned(actor, row, "unknown_customer",
+                                          f"customer {customer!r}"))
+
+
+#: Where each personal field of an account was sealed: (event type, field) by key.
+_SEALED_IN = {"name": (Customer.Registered.TOPIC, "name"),
+              "email": (Customer.Registered.TOPIC, "email")}
+_DOMAIN_OF = {"licenses": (Customer.LicenseBought.TOPIC, "domain"),
+              "subscriptions": (Subscription.Started.TOPIC, "domain")}
+
+
+def personal(request: Request, actor: Actor, account: dict[str, Any]) -> dict[str, Any]:
+    """Returns `account` with its sealed values shown as `actor` may see them."""
+    customer = account["customer"]
+    show = request.app.state.services.revealer(customer) if sees_personal_data(actor) \
+        else lambda *value: withheld(customer, *value)
+    erased = account.get("erased_at") is not None  # the read model dropped them then
+    for key, (event_type, field) in _SEALED_IN.items():
+        if key in account:
+            account[key] = ERASED if erased else show(event_type, field, account[key])
+    for key, (event_type, field) in _DOMAIN_OF.items():
+        for row in account.get(key) or ():
+            row["domain"] = show(event_type, field, row.get("domain"))
+    return account
 
 
 def _own_customer(request: Request, desk: str, actor: Actor, customer: str) -> None:
@@ -107,6 +150,30 @@ def disputes(request: Request, desk: str, customer: Id,
     _own_customer(request, desk, actor, customer)
     with read_models(request) as conn:
         return queries.disputes(conn, desk, customer)
+
+
+@router.get("/customers/{customer}/ledger", summary="Every change of a customer's balance",
+            response_model=list[dict[str, Any]],
+            description="Oldest first, each with the balance after it and its cause "
+                        "(R-CRD-9).")
+def ledger(request: Request, desk: str, customer: Id,
+           actor: Annotated[Actor, Depends(reader("customer"))]) -> list[dict[str, Any]]:
+    _own_customer(request, desk, actor, customer)
+    with read_models(request) as conn:
+        return queries.ledger(conn, desk, customer)
+
+
+@router.get("/disputes", summary="The desk's disputes, by review due time (R-DSP-1)",
+            response_model=list[dict[str, Any]],
+            description="Open ones first; a customer gets only its own.")
+def desk_disputes(request: Request, desk: str,
+                  actor: Annotated[Actor, Depends(reader("disputes"))],
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[dict[str, Any]]:
+    with read_models(request) as conn:
+        if actor.role == "customer":
+            assert actor.customer is not None
+            return queries.disputes(conn, desk, actor.customer)[:limit]
+        return queries.desk_disputes(conn, desk, limit)
 
 
 @router.get("/disputes/{dispute}", summary="A dispute", response_model=dict[str, Any])
