@@ -2,7 +2,7 @@
 1332 events of 42 customers with charges, licences, domains, subscriptions and
 disputes) still replays, rebuilds, audits, verifies and answers as-of and what-if
 exactly as main did, after the upgrade: its events are read through the upcasters, and
-their hashes are those of their stored bytes (R-AUD-1..4)."""
+their hashes are those of their stored bytes (R-AUD-1, R-AUD-2, R-AUD-3, R-AUD-4)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ event, and erasing a customer destroys that key with `customer.erased`: afterwar
 byte of their name, e-mail, subjects, bodies or domains is anywhere (every table of the
 database, the event store included; every record of the topic; the database's files),
 while their charges audit, the log verifies, a rebuild equals the live tables and a
-what-if runs (R-AUD-1..4)."""
+what-if runs (R-AUD-1, R-AUD-2, R-AUD-3, R-AUD-4)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@ erasing a customer of such a store leaves their plain text in it (and `erase` sa
 `supportlog privacy migrate` copies the store, once, into a new one where every
 personal field is sealed, verifies the copy event by event, keeps the mapping and
 records it. The new store then answers every audit, as-of and what-if as main did
-(R-AUD-1..4), verifies, and a customer erased in either store is unreadable there."""
+(R-AUD-1, R-AUD-2, R-AUD-3, R-AUD-4), verifies, and a customer erased in either store is
+unreadable there."""
 
 from __future__ import annotations
 
