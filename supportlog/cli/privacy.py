@@ -29,12 +29,14 @@ def register(main: click.Group) -> None:
 @click.option("--reason", required=True,
               help="Why (the request's reference); kept in the log for ever, so never "
                    "the customer's personal data.")
-@click.option("--by", "by", required=True, metavar="WHO",
-              help="Who erases: the operator's id, recorded on the event.")
+@click.option("--by", "by", default=None, metavar="WHO",
+              help="Who erases, recorded on the event [default: this command line's "
+                   "operator, cli:<os user>].")
 @click.option("--yes", "confirmed", is_flag=True,
               help="Confirm: the customer's personal data can never be read again.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def erase(customer: str, reason: str, by: str, confirmed: bool, as_json: bool) -> None:
+def erase(customer: str, reason: str, by: str | None, confirmed: bool,
+          as_json: bool) -> None:
     """Erase CUSTOMER's personal data (R-PRV-1, R-PRV-2): `customer.erased` is recorded
     and published, and the customer's data key destroyed with it; balances, charges,
     receipts and verification stay. Without --yes, only say what would be erased."""
@@ -51,7 +53,8 @@ def erase(customer: str, reason: str, by: str, confirmed: bool, as_json: bool) -
                 f"never be read again; {plain} stored event(s) hold theirs in plain text, "
                 "which erasure cannot reach (`supportlog privacy migrate`). Add --yes "
                 "to erase")
-        done = built.erase_customer(customer, reason=reason, by=by, actor=operator())
+        actor = operator()
+        done = built.erase_customer(customer, reason=reason, by=by or actor.id, actor=actor)
     if as_json:
         click.echo(json.dumps(done.to_dict(), indent=2))
         return
