@@ -21,12 +21,6 @@ lost key loses the proof, not the data (`supportlog log-key new` starts a new ke
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import os
-import secrets
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +28,13 @@ from pathlib import Path
 import psycopg
 
 from domain.errors import SupportlogError
-from eventlog.log_key import KEY_BYTES, LogKey, read_key_record, record_key
+from eventlog.log_key import LogKey, read_key_record, record_key
+from supportlog.keyfile import create_secret_file, parse_secret, read_secret_file
 from supportlog.settings import Settings
 
 #: The key file's name under `SUPPORTLOG_HOME`.
 KEY_FILE = "log.key"
+_WHAT = "log key"
 
 
 class LogKeyError(SupportlogError):
@@ -55,68 +51,20 @@ def key_path(settings: Settings) -> Path:
 def parse_key(text: str, source: str) -> LogKey:
     """Returns the key written in `text` (64 hex digits, or base64 of 32 bytes, either
     alphabet); raises LogKeyError naming `source`, never the text."""
-    raw = _decode(text.strip())
-    if raw is None or len(raw) != KEY_BYTES:
-        raise LogKeyError(f"{source} is not a log key: it must be {2 * KEY_BYTES} hex "
-                          f"digits or the base64 of {KEY_BYTES} bytes")
-    return LogKey(raw)
-
-
-def _decode(text: str) -> bytes | None:
-    if len(text) == 2 * KEY_BYTES:
-        with contextlib.suppress(ValueError):
-            return bytes.fromhex(text)
-    for alphabet in (b"+/", b"-_"):
-        with contextlib.suppress(binascii.Error, ValueError):
-            return base64.b64decode(text, altchars=alphabet, validate=True)
-    return None
+    return LogKey(parse_secret(text, source, _WHAT, LogKeyError))
 
 
 def read_key_file(path: Path) -> LogKey | None:
     """Returns the key in `path` (None if there is no such file); raises LogKeyError for
     a file that is not a regular file, or that its owner's group or others may use."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        raise LogKeyError(f"the log key {path} is not a regular file")
-    if info.st_mode & 0o077:
-        raise LogKeyError(
-            f"the log key {path} has mode {stat.S_IMODE(info.st_mode):04o}: others may "
-            f"read or change it, so it proves nothing; after checking who had access, "
-            f"`chmod 600 {path}`")
-    try:
-        text = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as e:
-        raise LogKeyError(f"the log key {path} cannot be read: {type(e).__name__}") from e
-    return parse_key(text, str(path))
+    raw = read_secret_file(path, _WHAT, LogKeyError)
+    return None if raw is None else LogKey(raw)
 
 
 def create_key_file(path: Path) -> LogKey:
     """Creates `path` with a new random key, mode 0600, unless another process created
     it first; returns the key the file holds."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError as e:
-        raise LogKeyError(
-            f"cannot create the log key {path} ({type(e).__name__}: {e.strerror}): make "
-            "SUPPORTLOG_HOME a folder this process may write, or set SUPPORTLOG_LOG_KEY"
-        ) from e
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(secrets.token_bytes(KEY_BYTES).hex() + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        with contextlib.suppress(FileExistsError):  # another starter won: use its key
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    key = read_key_file(path)
-    assert key is not None
-    return key
+    return LogKey(create_secret_file(path, _WHAT, "SUPPORTLOG_LOG_KEY", LogKeyError))
 
 
 def configured_key(settings: Settings) -> LogKey | None:
