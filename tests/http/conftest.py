@@ -76,19 +76,20 @@ class Api:
 
     def caused_after(self, position: int) -> list[int]:
         """The positions after `position` of the events a caller caused (`head`)."""
-        return [e.position for batch in notification_batches(self.system.desk, position,
-                                                             with_hash=False)
-                for e in batch if e.actor != SCHEDULER.record()]
+        return [e.position for e in self._caused(position)]
 
     def written_since(self, head: int) -> list[str]:
         """The types of the events stored after position `head`, less the scheduler's:
         its timers fire in the background whenever they come due (the month rollovers
         of customers registered at T0 catch up, one month at a time, while a module
         runs), so "nothing was written" cannot be read off the store's head alone."""
-        from replay.streams import envelopes
+        return [e.type for e in self._caused(head)]
 
-        return [e.type for e in envelopes(self.system.desk, head)
-                if (e.actor or {}).get("id") != "scheduler"]
+    def _caused(self, position: int) -> Iterator[Any]:
+        """The envelopes stored after `position` that a caller, not the scheduler,
+        caused."""
+        for batch in notification_batches(self.system.desk, position, with_hash=False):
+            yield from (e for e in batch if e.actor != SCHEDULER.record())
 
 
 def nothing_due(system: System) -> bool:
